@@ -1,0 +1,1 @@
+export { TroupeError, isTroupeError, type TroupeErrorCode } from "./shared/errors.js";
