@@ -33,6 +33,10 @@ export interface RuntimeHost {
   afterTransition(runtime: BuilderRuntime, from: LifeState, event: BuilderEvent): void;
   /** Extra environment for an agent process (identity for mail). */
   agentEnv(row: ActorRow): Record<string, string>;
+  /** The builder's terminal came up: mail waiting for it can be typed. */
+  terminalUp(runtime: BuilderRuntime): void;
+  /** Tells the builder's parent (nearest live ancestor, else the operator), durably. */
+  notice(runtime: BuilderRuntime, kind: "worker_died" | "contract_violation", reason: string): Promise<void>;
 }
 
 /**
@@ -214,7 +218,7 @@ export class BuilderRuntime {
       if (options.firstStart) throw error;
       await this.killLeftovers();
       await this.transition({ type: "START_FAILED", at: this.sup.now(), error: errorMessage(error), jitter: this.sup.random() }, { intent: null, pid: null, hostPid: null });
-      this.noticeIfZombie();
+      await this.noticeIfZombie();
       throw error;
     }
     await this.markStarted(client, "launched");
@@ -229,6 +233,7 @@ export class BuilderRuntime {
       { pid: identity.pid, pidStartTime: identity.pidStartTime, hostPid: identity.hostPid, hostStartTime: identity.hostStartTime, pty: identity.pty, intent: null },
     );
     this.log.info({ pid: identity.pid, hostPid: identity.hostPid, pty: identity.pty, how }, "agent running");
+    this.sup.terminalUp(this);
     if (identity.exit) void this.run(() => this.handleExit(identity.exit!, client));
   }
 
@@ -314,15 +319,14 @@ export class BuilderRuntime {
     this.log.info({ code: status.code, signal: status.signal, next: this.life }, "agent exited");
     const ctx = this.context;
     if (this.life.state === "completed" && status.code === 0 && !ctx.doneReported) {
-      this.sup.emit({ type: "notice", kind: "contract_violation", name: this.name, id: this.id, to: this.row.parent ?? "operator", reason: "exited 0 without sending worker_done", at });
+      await this.sup.notice(this, "contract_violation", "exited 0 without sending worker_done");
     }
-    this.noticeIfZombie();
+    await this.noticeIfZombie();
   }
 
-  private noticeIfZombie(): void {
+  private async noticeIfZombie(): Promise<void> {
     if (this.life.state !== "zombie") return;
-    const reason = this.context.reason ?? "unknown";
-    this.sup.emit({ type: "notice", kind: "worker_died", name: this.name, id: this.id, to: this.row.parent ?? "operator", reason, at: this.sup.now() });
+    await this.sup.notice(this, "worker_died", this.context.reason ?? "unknown");
   }
 
   /** Output seen: refresh the stall deadlines (and leave `working.stalled`). */
@@ -366,7 +370,7 @@ export class BuilderRuntime {
         this.log.warn({ lastActivityAt: ctx.lastActivityAt }, "agent silent past zombieMs: killing it");
         await this.terminateAgent();
         await this.transition({ type: "STALL_KILLED", at: this.sup.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null });
-        this.noticeIfZombie();
+        await this.noticeIfZombie();
         return;
     }
   }
@@ -426,6 +430,19 @@ export class BuilderRuntime {
     this.log.info({ pid: identity.pid, hostPid: identity.hostPid }, "adopted live pty host");
     if (identity.exit) return this.handleExit(identity.exit, client);
     this.armTimer();
+    this.sup.terminalUp(this);
+  }
+
+  /** When the terminal last printed (its start counts), or null when no terminal is attached. */
+  terminalLastOutputAt(): number | null {
+    return this.host && this.row.pty !== false ? this.lastOutputAt : null;
+  }
+
+  /** Types into the agent's terminal (mail delivery). */
+  writeTerminal(data: string): void {
+    if (!this.host) throw new TroupeError("HOST_UNREACHABLE", `Builder "${this.name}" has no live terminal.`, { name: this.name });
+    this.host.write(data);
+    this.lastOutputAt = Math.max(this.lastOutputAt, this.sup.now());
   }
 
   /** For reconcile: the host is gone while the row says working. */

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { openStore } from "../storage/index.js";
 import { gitTopLevel, gitCommonDir } from "../actors/index.js";
 import { createLogger } from "../shared/log.js";
+import { TokenAuthority, loadOrCreateSecret } from "../mailbox/index.js";
 import { prepareWorkspace, workspaceLayout } from "./layout.js";
 import { Supervisor } from "./supervisor.js";
 import type { SupervisorOptions, SupervisorTimings } from "./types.js";
@@ -16,6 +17,7 @@ export const DEFAULT_TIMINGS: SupervisorTimings = {
   killTimeoutMs: 5_000,
   hostStartTimeoutMs: 15_000,
   collectTimeoutMs: 10 * 60_000,
+  idleMs: 1_500,
 };
 
 /**
@@ -29,7 +31,9 @@ export async function createSupervisor(options: SupervisorOptions): Promise<Supe
   prepareWorkspace(layout, await gitCommonDir(root));
   const logger = options.logger ?? createLogger({ destination: join(layout.logsDir, "troupe.log") });
   const store = await openStore({ dir: layout.stateDir, logger });
+  const tokens = new TokenAuthority(await loadOrCreateSecret(store, { logger }));
   const supervisor = new Supervisor({
+    tokens,
     store,
     layout,
     logger,

@@ -9,6 +9,9 @@ import type { WorkspaceLayout } from "./layout.js";
 import { validateBuilderName, validateRole } from "./names.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
 import { reconcileBuilder } from "./reconcile.js";
+import { SupervisorMail } from "./mail.js";
+import type { TokenAuthority, ReplyRequest, SendRequest } from "../mailbox/index.js";
+import type { MailRow } from "../storage/types.js";
 import { validateSpawnOptions } from "./spawn-options.js";
 import type { BuilderStatus, PolicyOptions, SpawnOptions, Strategy, SupervisorEvent, SupervisorTimings } from "./types.js";
 
@@ -21,6 +24,7 @@ export interface SupervisorParts {
   strategy: Strategy;
   nodePath: string;
   agentEnv: Record<string, string>;
+  tokens: TokenAuthority;
 }
 
 /**
@@ -36,6 +40,7 @@ export class Supervisor {
   private readonly listeners = new Set<(event: SupervisorEvent) => void>();
   private readonly runtimeHost: RuntimeHost;
   private profiles: Record<string, AgentProfile>;
+  private readonly mail_: SupervisorMail;
   private closed = false;
 
   constructor(private readonly parts: SupervisorParts) {
@@ -51,8 +56,25 @@ export class Supervisor {
       emit: (event) => this.emit(event),
       profileOf: (row) => resolveProfile(this.profiles, (row.spec as { agent?: string }).agent ?? "shell"),
       afterTransition: (runtime, from, event) => this.applyStrategy(runtime, from, event),
-      agentEnv: (row) => ({ ...parts.agentEnv, TROUPE_AGENT: row.name, TROUPE_AGENT_ID: row.id, TROUPE_WORKSPACE: parts.layout.root }),
+      agentEnv: (row) => ({ ...parts.agentEnv, TROUPE_AGENT: row.name, TROUPE_AGENT_ID: row.id, TROUPE_WORKSPACE: parts.layout.root, TROUPE_TOKEN: this.mail_.tokenFor(row.id) }),
+      terminalUp: (runtime) => this.mail_.terminalUp(runtime.id),
+      notice: async (runtime, kind, reason) => {
+        this.emit({ type: "notice", kind, name: runtime.name, id: runtime.id, to: runtime.row.parent ?? "operator", reason, at: Date.now() });
+        await this.mail_.notice(kind, { name: runtime.name, id: runtime.id, reason }).catch((error) => parts.logger.error({ err: error, actor: runtime.name, actorId: runtime.id }, `${kind} notice could not be sent`));
+      },
     };
+    this.mail_ = new SupervisorMail(
+      {
+        store: parts.store,
+        logger: parts.logger,
+        idleMs: parts.timings.idleMs,
+        runtimeById: (id) => [...this.runtimes.values()].find((runtime) => runtime.id === id),
+        profileOf: (row) => this.runtimeHost.profileOf(row),
+        workerDone: (id) => this.workerDone(id),
+        onMail: (message) => this.emit({ type: "mail", message }),
+      },
+      parts.tokens,
+    );
   }
 
   get workspace(): string {
@@ -72,6 +94,7 @@ export class Supervisor {
       ),
     );
     for (const runtime of [...this.runtimes.values()]) if (runtime.life.state === "destroyed") this.runtimes.delete(runtime.name);
+    this.mail_.start();
   }
 
   // ---- the API ---------------------------------------------------------------
@@ -232,6 +255,31 @@ export class Supervisor {
     return statusOf(runtime.row, runtime.context);
   }
 
+  /**
+   * Sends mail (DESIGN §8). `auth.token` is an agent's TROUPE_TOKEN; without
+   * one the sender is the operator. Resolves once every message is durable.
+   */
+  async send(request: SendRequest, auth: { token?: string } = {}): Promise<MailRow[]> {
+    this.assertOpen();
+    return this.mail_.send(request, auth);
+  }
+
+  /** An inbox (the operator's when `name` is omitted), oldest first. */
+  async mail(request: { name?: string; unread?: boolean } = {}, auth: { token?: string } = {}): Promise<MailRow[]> {
+    this.assertOpen();
+    return this.mail_.list(request, auth);
+  }
+
+  async read(id: string, auth: { token?: string } = {}): Promise<MailRow> {
+    this.assertOpen();
+    return this.mail_.read(id, auth);
+  }
+
+  async reply(id: string, request: ReplyRequest, auth: { token?: string } = {}): Promise<MailRow> {
+    this.assertOpen();
+    return this.mail_.reply(id, request, auth);
+  }
+
   subscribe(listener: (event: SupervisorEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -241,6 +289,7 @@ export class Supervisor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.mail_.stop();
     await Promise.all([...this.runtimes.values()].map((runtime) => runtime.run(async () => undefined)));
     for (const runtime of this.runtimes.values()) runtime.shutdown();
     this.runtimes.clear();
@@ -249,6 +298,19 @@ export class Supervisor {
   }
 
   // ---- internals --------------------------------------------------------------
+
+  /** `worker_done` from a builder: its agent is stopped gracefully and it is completed. */
+  private workerDone(id: string): void {
+    const runtime = [...this.runtimes.values()].find((candidate) => candidate.id === id);
+    if (!runtime) return;
+    void runtime
+      .run(async () => {
+        if (runtime.life.state !== "working") return;
+        await runtime.terminateAgent();
+        await runtime.transition({ type: "DONE", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null });
+      })
+      .catch((error) => this.parts.logger.error({ err: error, actor: runtime.name, actorId: runtime.id }, "worker_done handling failed"));
+  }
 
   private emit(event: SupervisorEvent): void {
     for (const listener of [...this.listeners]) {

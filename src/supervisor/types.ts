@@ -1,4 +1,4 @@
-import type { LifeState } from "../storage/types.js";
+import type { LifeState, MailRow } from "../storage/types.js";
 
 export type RestartType = "permanent" | "transient" | "temporary";
 export type Strategy = "one_for_one" | "one_for_all" | "rest_for_one";
@@ -51,7 +51,8 @@ export interface BuilderStatus {
 export type SupervisorEvent =
   | { type: "transition"; name: string; id: string; from: string; to: string; event: string; at: number }
   | { type: "output"; name: string; id: string; data: string }
-  | { type: "notice"; kind: "worker_died" | "contract_violation"; name: string; id: string; to: string; reason: string; at: number };
+  | { type: "notice"; kind: "worker_died" | "contract_violation"; name: string; id: string; to: string; reason: string; at: number }
+  | { type: "mail"; message: MailRow };
 
 export interface SupervisorTimings {
   /** SIGTERM → SIGKILL grace when stopping an agent (default 5 s). */
@@ -60,6 +61,8 @@ export interface SupervisorTimings {
   hostStartTimeoutMs: number;
   /** How long a pty host keeps an exit status nobody collects (default 10 min). */
   collectTimeoutMs: number;
+  /** Mail is typed into a terminal only after it has been quiet this long (default 1.5 s). */
+  idleMs: number;
 }
 
 /** Restart policy overrides; see `DEFAULT_POLICY` in src/machines. */
