@@ -1,0 +1,277 @@
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
+import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Readable } from "node:stream";
+import { TroupeError } from "../../shared/errors.js";
+import { descendantPids, isProcessAlive, signalProcessTree } from "../../shared/proc.js";
+import { MAX_SCROLLBACK_BYTES, type PtyErrorInfo, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
+
+export type { PtyHostSpec } from "./protocol.js";
+
+/** What `launchPtyHost` resolves to once the agent runs and the host's socket listens. */
+export interface HostStarted {
+  hostPid: number;
+  hostStartTime: number | null;
+  /** The agent's pid: a session and process-group leader. */
+  pid: number;
+  pidStartTime: number | null;
+  /** False when the agent runs on pipes (pty "off", or "auto" after node-pty failed to load). */
+  pty: boolean;
+  /** Why node-pty was not used under pty "auto", else null. */
+  ptyError: PtyErrorInfo | null;
+  socketPath: string;
+}
+
+export interface LaunchOptions {
+  /** The Node binary that runs the host (default: this process's). */
+  nodePath?: string;
+  /** How long the host may take to confirm the agent started (default 15 s). */
+  startTimeoutMs?: number;
+}
+
+const DEFAULT_START_TIMEOUT_MS = 15_000;
+
+/**
+ * Starts a detached pty host (its own session: it survives this process)
+ * running `spec.cmd`, and resolves once the host confirmed the agent started
+ * and its socket listens. On any failure it rejects with a TroupeError
+ * (PTY_UNAVAILABLE, SPAWN_FAILED, INVALID_ARGUMENT) and leaves nothing behind:
+ * no host, no agent, no socket file.
+ */
+export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = {}): Promise<HostStarted> {
+  validateSpec(spec);
+  const mainPath = ptyHostMainPath();
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  mkdirSync(dirname(spec.socketPath), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(spec.logPath), { recursive: true, mode: 0o700 });
+
+  // The host's stderr goes to its log: a crash before it could log (a native
+  // abort in node-pty, say) still leaves its trace there.
+  const logFd = openSync(spec.logPath, "a", 0o600);
+  const env = { ...process.env };
+  const ptyModule = env.TROUPE_PTY_MODULE;
+  if (ptyModule && ptyModule.startsWith(".")) env.TROUPE_PTY_MODULE = resolvePath(ptyModule); // the host runs in "/"
+  let child;
+  try {
+    child = spawn(options.nodePath ?? process.execPath, [mainPath, "--socket", spec.socketPath], {
+      cwd: "/",
+      env,
+      detached: true,
+      stdio: ["pipe", "ignore", logFd, "pipe"],
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  // The spec goes through a pipe, never a file: the agent's environment may hold secrets.
+  child.stdin!.on("error", () => undefined);
+  child.stdin!.end(JSON.stringify(spec));
+
+  const readyStream = child.stdio[3] as Readable;
+  const firstLine = readLine(readyStream);
+  type Outcome =
+    | { kind: "line"; line: string | null }
+    | { kind: "spawn-error"; error: Error }
+    | { kind: "exited"; status: { code: number | null; signal: string | null } }
+    | { kind: "timeout" };
+  let outcome: Outcome = await Promise.race([
+    firstLine.then((line): Outcome => ({ kind: "line", line })),
+    spawnError.then((error): Outcome => ({ kind: "spawn-error", error })),
+    exited.then((status): Outcome => ({ kind: "exited", status })),
+    delay(startTimeoutMs).then((): Outcome => ({ kind: "timeout" })),
+  ]);
+  if (outcome.kind === "exited") {
+    // The exit may be noticed before the last words the host wrote to fd 3 were read.
+    const line = await Promise.race([firstLine, delay(1_000).then(() => null)]);
+    if (line !== null) outcome = { kind: "line", line };
+  }
+
+  let ready: ReadyMessage | null = null;
+  if (outcome.kind === "line" && outcome.line !== null) {
+    try {
+      ready = JSON.parse(outcome.line) as ReadyMessage;
+    } catch {
+      ready = null;
+    }
+  }
+
+  if (ready?.ok) {
+    readyStream.destroy();
+    child.unref();
+    return {
+      hostPid: ready.hostPid,
+      hostStartTime: ready.hostStartTime,
+      pid: ready.pid,
+      pidStartTime: ready.pidStartTime,
+      pty: ready.pty,
+      ptyError: ready.ptyError,
+      socketPath: ready.socketPath,
+    };
+  }
+
+  // Failure: make sure nothing is left, then explain.
+  const hostPid = child.pid;
+  if (hostPid !== undefined) {
+    // A host that reported its failure cleans up and exits by itself; give it a moment, then force.
+    const graceful = ready && !ready.ok ? await Promise.race([exited.then(() => true), delay(2_000).then(() => false)]) : false;
+    if (!graceful && isProcessAlive(hostPid)) {
+      await killHostTree(hostPid);
+      await Promise.race([exited, delay(5_000)]);
+    }
+  }
+  readyStream.destroy();
+  child.unref();
+  // A host that died after it bound its socket leaves the file behind; a live
+  // one (the host that made us fail with "already serves") keeps its own.
+  await removeStaleSocket(spec.socketPath);
+
+  const base = { builderId: spec.builderId, name: spec.name, cmd: spec.cmd, logPath: spec.logPath, hostPid: hostPid ?? null };
+  if (ready && !ready.ok) {
+    throw new TroupeError(ready.error.code, ready.error.message, { ...base, ...(ready.error.details ?? {}) });
+  }
+  const tail = logTail(spec.logPath);
+  switch (outcome.kind) {
+    case "spawn-error":
+      throw new TroupeError("SPAWN_FAILED", `Could not start the pty host with ${options.nodePath ?? process.execPath}: ${outcome.error.message}`, base, { cause: outcome.error });
+    case "timeout":
+      throw new TroupeError("SPAWN_FAILED", `The pty host did not confirm the agent started within ${startTimeoutMs} ms; it was killed. See ${spec.logPath}${tail ? `: ${tail}` : "."}`, base);
+    case "exited":
+      throw new TroupeError(
+        "SPAWN_FAILED",
+        `The pty host exited (${outcome.status.signal ?? `code ${outcome.status.code}`}) before the agent started. See ${spec.logPath}${tail ? `: ${tail}` : "."}`,
+        { ...base, ...outcome.status },
+      );
+    default:
+      throw new TroupeError("SPAWN_FAILED", `The pty host closed its start pipe without confirming the agent started. See ${spec.logPath}${tail ? `: ${tail}` : "."}`, base);
+  }
+}
+
+/**
+ * The host's entry point: the sibling `main.js` when this module runs from
+ * dist/, else (run from src/ by vitest or tsx) the package's built copy.
+ */
+export function ptyHostMainPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const sibling = join(here, "main.js");
+  if (existsSync(sibling)) return sibling;
+  let dir = here;
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) {
+      const built = join(dir, "dist", "actors", "pty-host", "main.js");
+      if (existsSync(built)) return built;
+      throw new TroupeError("SPAWN_FAILED", `The pty host is not built (${built} is missing); run \`npm run build\`.`, { path: built });
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new TroupeError("SPAWN_FAILED", `Could not locate the pty host entry point from ${here}; run \`npm run build\`.`);
+    dir = parent;
+  }
+}
+
+function validateSpec(spec: PtyHostSpec): void {
+  const bad = (what: string): never => {
+    throw new TroupeError("INVALID_ARGUMENT", `Invalid pty host spec: ${what}.`, { builderId: spec?.builderId });
+  };
+  if (typeof spec !== "object" || spec === null) bad("not an object");
+  for (const key of ["builderId", "name"] as const) if (typeof spec[key] !== "string" || spec[key] === "") bad(`${key} must be a non-empty string`);
+  for (const key of ["cwd", "socketPath", "transcriptPath", "exitStatusPath", "logPath"] as const) {
+    if (typeof spec[key] !== "string" || !isAbsolute(spec[key])) bad(`${key} must be an absolute path`);
+  }
+  if (Buffer.byteLength(spec.socketPath) > 107) bad(`socketPath is longer than the 107-byte limit of Unix sockets (${spec.socketPath})`);
+  if (!Array.isArray(spec.cmd) || spec.cmd.length === 0 || spec.cmd[0] === "" || !spec.cmd.every((arg) => typeof arg === "string")) bad("cmd must be a non-empty array of strings");
+  if (spec.pty !== "auto" && spec.pty !== "on" && spec.pty !== "off") bad('pty must be "auto", "on" or "off"');
+  if (typeof spec.env !== "object" || spec.env === null || !Object.values(spec.env).every((value) => typeof value === "string")) bad("env must map names to strings");
+  for (const key of ["cols", "rows"] as const) {
+    const value = spec[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > 10_000)) bad(`${key} must be an integer between 1 and 10000`);
+  }
+  if (spec.scrollbackBytes !== undefined && (!Number.isInteger(spec.scrollbackBytes) || spec.scrollbackBytes < 1 || spec.scrollbackBytes > MAX_SCROLLBACK_BYTES)) {
+    bad(`scrollbackBytes must be an integer between 1 and ${MAX_SCROLLBACK_BYTES}`);
+  }
+  if (spec.collectTimeoutMs !== undefined && (!Number.isInteger(spec.collectTimeoutMs) || spec.collectTimeoutMs < 1 || spec.collectTimeoutMs > 2 ** 31 - 1)) {
+    bad("collectTimeoutMs must be a positive integer of milliseconds (at most 2^31-1)");
+  }
+}
+
+/**
+ * Kills a host that did not report, and whatever it started. The host is
+ * frozen first (SIGSTOP) so it cannot fork an agent after the process table
+ * was read: every child it made is then visible as its descendant.
+ */
+async function killHostTree(hostPid: number): Promise<void> {
+  try {
+    process.kill(hostPid, "SIGSTOP");
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + 1_000;
+  while (Date.now() < deadline && isProcessAlive(hostPid) && processState(hostPid) !== "T") await delay(5);
+  for (const pid of descendantPids(hostPid)) {
+    try {
+      process.kill(-pid, "SIGKILL"); // an agent leads its own process group
+    } catch {
+      // not a group leader
+    }
+  }
+  signalProcessTree(hostPid, "SIGKILL");
+}
+
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return null;
+  }
+}
+
+/** Removes `path` if it is a socket nobody listens on any more. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    if (!lstatSync(path).isSocket()) return;
+  } catch {
+    return;
+  }
+  const stale = await new Promise<boolean>((resolve) => {
+    const probe = createConnection(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNREFUSED"));
+  });
+  if (stale) rmSync(path, { force: true });
+}
+
+/** The first line written to `stream`, or null if it ended without one. */
+function readLine(stream: Readable): Promise<string | null> {
+  return new Promise((resolve) => {
+    let text = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      text += chunk;
+      const newline = text.indexOf("\n");
+      if (newline >= 0) resolve(text.slice(0, newline));
+    });
+    stream.on("error", () => resolve(null));
+    stream.on("close", () => resolve(text.trim() === "" ? null : text));
+  });
+}
+
+function logTail(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    return lines.slice(-3).join(" | ").slice(-600);
+  } catch {
+    return "";
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+}
