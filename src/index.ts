@@ -15,4 +15,9 @@ export type {
   AgentProfile,
 } from "./supervisor/index.js";
 export { TroupeError, isTroupeError, type TroupeErrorCode } from "./shared/errors.js";
+export { faultPoints, type FaultPoint } from "./shared/faults.js";
+export type { DoctorFinding, FindingKind } from "./supervisor/doctor.js";
+export type { DoctorReport } from "./supervisor/maintenance.js";
+export type { MailRow, Priority } from "./storage/types.js";
+export type { SendRequest, ReplyRequest } from "./mailbox/index.js";
 export { builderMachine, builderMachineDefinition, BUILDER_MACHINE_VERSION } from "./machines/builder.js";

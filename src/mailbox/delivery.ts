@@ -6,6 +6,7 @@
  * write, so a crash can never type the same message twice (at most once; the
  * message stays in the inbox either way).
  */
+import { fault } from "../shared/faults.js";
 import type { MailRow, Priority, Store } from "../storage/types.js";
 import { isLive } from "./address.js";
 import { noopLogger, type Directory, type LoggerLike, type PtyDeliveryOptions, type TerminalPort } from "./types.js";
@@ -141,6 +142,7 @@ export class PtyDelivery {
     }
     this.typedAt.set(actorId, this.now());
     try {
+      fault("mail.after-delivered");
       await this.terminal.write(actorId, formatForTerminal(message));
       this.logger.debug({ actorId, messageId: message.id, type: message.type }, "mail typed into terminal");
     } catch (error) {

@@ -6,6 +6,7 @@ import { connectPtyHost, launchPtyHost, type PtyHostClient } from "../actors/ind
 import type { ActorRow, LifeState, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
 import { isProcessAlive, signalProcessTree } from "../shared/proc.js";
+import { fault } from "../shared/faults.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { agentArgv, type AgentProfile } from "./profiles.js";
 import type { BuilderStatus, RestartType, SupervisorEvent, SupervisorTimings } from "./types.js";
@@ -72,9 +73,9 @@ export class BuilderRuntime {
   }
 
   /** A new builder in `booting.provisioning`; the caller inserts `row`. */
-  static create(sup: RuntimeHost, row: ActorRow, input: { restartType: RestartType; policy: object }): BuilderRuntime {
+  static create(sup: RuntimeHost, row: ActorRow, input: { restartType: RestartType; policy: object; initial?: "provisioning" | "starting" }): BuilderRuntime {
     const actor = createActor(builderMachine, {
-      input: { id: row.id, name: row.name, restartType: input.restartType, policy: input.policy, at: row.createdAt },
+      input: { id: row.id, name: row.name, restartType: input.restartType, policy: input.policy, at: row.createdAt, ...(input.initial ? { initial: input.initial } : {}) },
     });
     actor.start();
     const runtime = new BuilderRuntime(sup, row, actor);
@@ -209,6 +210,7 @@ export class BuilderRuntime {
         },
         { nodePath: this.sup.nodePath, startTimeoutMs: this.sup.timings.hostStartTimeoutMs },
       );
+      fault(options.firstStart ? "spawn.after-host" : "restart.after-host");
       await this.persist({ hostPid: started.hostPid, hostStartTime: started.hostStartTime, pid: started.pid, pidStartTime: started.pidStartTime, pty: started.pty, intent: { op: "start", step: "host-started", at: this.sup.now() } });
       client = await connectPtyHost(socketPath, { timeoutMs: this.sup.timings.hostStartTimeoutMs });
       if (started.ptyError) this.log.warn({ ptyError: started.ptyError }, "node-pty unavailable: running on pipes");
@@ -360,6 +362,7 @@ export class BuilderRuntime {
     switch (deadline.kind) {
       case "restart":
         await this.transition({ type: "BACKOFF_ELAPSED", at });
+        fault("restart.after-transition");
         await this.start({ firstStart: false }).catch(() => undefined);
         return;
       case "stall":

@@ -3,6 +3,7 @@ import { Mailbox, PtyDelivery, TokenAuthority, noticeMessage, protocolEffects, t
 import type { ActorRow, MailRow, Store } from "../storage/types.js";
 import type { BuilderRuntime } from "./builder-runtime.js";
 import type { AgentProfile } from "./profiles.js";
+import { fault } from "../shared/faults.js";
 
 /** What the mail wiring needs to see of the supervisor. */
 export interface MailHost {
@@ -92,6 +93,7 @@ export class SupervisorMail {
   }
 
   private stored(rows: MailRow[]): void {
+    fault("mail.after-store");
     for (const row of rows) {
       if (row.toId) this.delivery.notify(row.toId);
       this.host.onMail(row);

@@ -14,6 +14,11 @@ export async function reconcileBuilder(runtime: BuilderRuntime, deps: ReconcileD
   const log = (decision: string, extra: object = {}) => runtime.log.info({ decision, state, substate, ...extra }, "reconcile");
   switch (state) {
     case "working": {
+      if (runtime.row.intent?.op === "stop") {
+        log("finish the interrupted stop");
+        await runtime.terminateAgent();
+        return runtime.transition({ type: "STOPPED", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null, intent: null });
+      }
       const host = await runtime.tryAdoptHost();
       if (host) {
         log("adopt live pty host", { hostPid: host.identity.hostPid, pid: host.identity.pid });

@@ -9,6 +9,8 @@ import type { WorkspaceLayout } from "./layout.js";
 import { validateBuilderName, validateRole } from "./names.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
 import { reconcileBuilder } from "./reconcile.js";
+import { fault } from "../shared/faults.js";
+import { adoptOrphans, collectTombstones, runDoctor, type DoctorReport, type MaintenanceDeps } from "./maintenance.js";
 import { SupervisorMail } from "./mail.js";
 import type { TokenAuthority, ReplyRequest, SendRequest } from "../mailbox/index.js";
 import type { MailRow } from "../storage/types.js";
@@ -153,13 +155,16 @@ export class Supervisor {
     this.emit({ type: "transition", name, id, from: "(none)", to: "booting.provisioning", event: "SPAWN", at });
     try {
       await runtime.run(async () => {
+        fault("spawn.after-row");
         const path = this.parts.layout.worktreePath(name);
         const branch = this.parts.layout.branchName(name);
         await runtime.persist({ worktree: path, branch, intent: { op: "spawn", step: "worktree", at: Date.now() } });
         const made = await addWorktree({ repo: this.parts.layout.root, path, branch, base: spec.baseCommit as string });
         (runtime.row.spec as Record<string, unknown>).branchExisted = made.branchExisted;
         await runtime.persist({ spec: runtime.row.spec });
+        fault("spawn.after-worktree");
         await runtime.provision({ path, branch });
+        fault("spawn.after-provisioned");
         await runtime.start({ firstStart: true });
       });
     } catch (error) {
@@ -200,8 +205,11 @@ export class Supervisor {
     await runtime.run(async () => {
       const { state, substate } = runtime.life;
       if (state === "working") {
+        // Write-ahead: a stop interrupted by a crash is finished as a stop on the next start.
+        await runtime.persist({ intent: { op: "stop", step: "killing", at: Date.now() } });
         await runtime.terminateAgent();
-        await runtime.transition({ type: "STOPPED", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null });
+        fault("stop.after-kill");
+        await runtime.transition({ type: "STOPPED", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null, intent: null });
       } else if (state === "booting" && substate === "backoff") {
         await runtime.transition({ type: "STOPPED", at: Date.now() });
       } else if (state === "booting") {
@@ -225,6 +233,7 @@ export class Supervisor {
       }
       if (runtime.life.state === "booting") throw new TroupeError("ILLEGAL_TRANSITION", `Builder "${name}" is already starting (${runtime.life.substate}).`, { name });
       await runtime.transition({ type: "RESTART", at: Date.now() });
+      fault("restart.after-transition");
       await runtime.start({ firstStart: false });
     });
     return runtime.status();
@@ -278,6 +287,24 @@ export class Supervisor {
   async reply(id: string, request: ReplyRequest, auth: { token?: string } = {}): Promise<MailRow> {
     this.assertOpen();
     return this.mail_.reply(id, request, auth);
+  }
+
+  /** Every mismatch between the store and the world (DESIGN §7); with `fix`, each is repaired. */
+  async doctor(options: { fix?: boolean } = {}): Promise<DoctorReport> {
+    this.assertOpen();
+    return runDoctor(this.maintenanceDeps(), options);
+  }
+
+  /** Registers live pty hosts whose builder has no row (a lost registration) as working builders. */
+  async adopt(): Promise<Awaited<ReturnType<typeof adoptOrphans>>> {
+    this.assertOpen();
+    return adoptOrphans(this.maintenanceDeps());
+  }
+
+  /** Forgets tombstones older than `olderThanMs` (default 7 days) once nothing is left of them. */
+  async gc(options: { olderThanMs?: number } = {}): Promise<{ removed: Array<{ name: string; id: string }> }> {
+    this.assertOpen();
+    return { removed: await collectTombstones(this.maintenanceDeps(), options) };
   }
 
   subscribe(listener: (event: SupervisorEvent) => void): () => void {
@@ -349,6 +376,28 @@ export class Supervisor {
     }
   }
 
+  private maintenanceDeps(): MaintenanceDeps {
+    return {
+      layout: this.parts.layout,
+      store: this.parts.store,
+      killTimeoutMs: this.parts.timings.killTimeoutMs,
+      runtimeHost: this.runtimeHost,
+      runtimeById: (id) => [...this.runtimes.values()].find((runtime) => runtime.id === id),
+      runtimeByName: (name) => this.runtimes.get(name),
+      register: (runtime) => this.runtimes.set(runtime.name, runtime),
+      destroyRuntime: async (runtime) => {
+        await runtime.run(() => this.teardown(runtime, { force: true, rollback: false }));
+        this.runtimes.delete(runtime.name);
+        runtime.shutdown();
+      },
+      finishTeardown: async (runtime) => {
+        await runtime.run(() => this.teardown(runtime, { force: true, rollback: false }));
+        this.runtimes.delete(runtime.name);
+        runtime.shutdown();
+      },
+    };
+  }
+
   private teardownDeps() {
     return { teardown: (runtime: BuilderRuntime, options: { force: boolean; rollback: boolean }) => this.teardown(runtime, options) };
   }
@@ -360,16 +409,21 @@ export class Supervisor {
   private async teardown(runtime: BuilderRuntime, options: { force: boolean; rollback: boolean }): Promise<void> {
     if (runtime.life.state !== "destroying") {
       await runtime.transition({ type: "DESTROY", at: Date.now() }, { intent: { op: options.rollback ? "rollback" : "destroy", step: "stopping", at: Date.now() } });
+      fault("destroy.after-destroying");
     }
     if (runtime.life.substate === "stopping") {
       await runtime.terminateAgent();
+      fault("destroy.after-kill");
       await runtime.transition({ type: "PROCESS_GONE", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null, intent: { op: "destroy", step: "removing-worktree", at: Date.now() } });
+      fault("destroy.after-process-gone");
     }
     const { worktree, branch } = runtime.row;
     const spec = runtime.row.spec as { branchExisted?: boolean };
     if (worktree) await removeWorktree({ repo: this.parts.layout.root, path: worktree, force: true });
+    fault("destroy.after-worktree");
     // A branch troupe made is troupe's to delete; one that existed before the spawn is the user's.
     if (branch && !(options.rollback && spec.branchExisted)) await deleteBranch(this.parts.layout.root, branch);
+    fault("destroy.after-branch");
     await runtime.transition({ type: "WORKTREE_REMOVED", at: Date.now() }, { intent: null, ptySocket: null });
   }
 
