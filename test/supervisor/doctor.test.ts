@@ -1,0 +1,86 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { isProcessAlive } from "../../src/shared/proc.js";
+import { FAST, Harness, agent } from "../helpers/supervisor.js";
+import { git, waitFor } from "../helpers/workspace.js";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.dispose();
+  h = undefined;
+});
+
+async function kinds(): Promise<string[]> {
+  return (await h!.supervisor.doctor()).findings.map((f) => f.kind).sort();
+}
+
+describe("doctor", () => {
+  it("reports nothing on a clean workspace with builders in every state", async () => {
+    h = await Harness.start(FAST);
+    await h.supervisor.spawn({ name: "w", cmd: agent("--hang") });
+    await h.supervisor.spawn({ name: "c", cmd: agent("--hang") });
+    await h.supervisor.stop("c");
+    await h.supervisor.spawn({ name: "d", cmd: agent("--hang") });
+    await h.supervisor.destroy("d");
+    expect(await h.supervisor.doctor()).toEqual({ findings: [] });
+  });
+
+  it("finds a stray worktree and branch under troupe's names, and fix removes them", async () => {
+    h = await Harness.start(FAST);
+    git(h.repo, "worktree", "add", "-q", "-b", "troupe/stray", join(h.repo, ".troupe", "worktrees", "stray"));
+    git(h.repo, "branch", "troupe/lonely");
+    const { findings } = await h.supervisor.doctor();
+    expect(findings.map((f) => f.kind).sort()).toEqual(["orphan-branch", "orphan-branch", "orphan-worktree"]);
+    for (const f of findings) expect(f.fix.length).toBeGreaterThan(5);
+    const report = await h.supervisor.doctor({ fix: true });
+    expect(report.findings).toEqual([]);
+    expect(git(h.repo, "branch", "--list", "troupe/*")).toBe("");
+  });
+
+  it("finds a stale socket file and an agent process with no row", async () => {
+    h = await Harness.start(FAST);
+    mkdirSync(join(h.repo, ".troupe", "run", "pty"), { recursive: true });
+    writeFileSync(join(h.repo, ".troupe", "run", "pty", "gone.sock"), "");
+    const stray = spawn(process.execPath, ["-e", "setInterval(() => {}, 1 << 30)"], { env: { ...process.env, TROUPE_WORKSPACE: h.repo, TROUPE_AGENT: "ghost", TROUPE_AGENT_ID: "nope" }, stdio: "ignore" });
+    try {
+      await waitFor(async () => (await kinds()).length === 2, "two findings");
+      expect(await kinds()).toEqual(["orphan-process", "stale-socket"]);
+      expect((await h.supervisor.doctor({ fix: true })).findings).toEqual([]);
+      await waitFor(() => !isProcessAlive(stray.pid!), "the stray process killed");
+    } finally {
+      stray.kill("SIGKILL");
+    }
+  });
+
+  it("finds a builder whose worktree was deleted under it; fix destroys it to a tombstone", async () => {
+    h = await Harness.start(FAST);
+    const st = await h.supervisor.spawn({ name: "lost", cmd: agent("--hang") });
+    rmSync(st.worktree!, { recursive: true, force: true });
+    expect(await kinds()).toEqual(["missing-worktree"]);
+    expect((await h.supervisor.doctor({ fix: true })).findings).toEqual([]);
+    expect((await h.supervisor.get("lost")).state).toBe("destroyed");
+    expect(isProcessAlive(st.pid!)).toBe(false);
+  });
+
+  it("finds what is left of a tombstone", async () => {
+    h = await Harness.start(FAST);
+    const st = await h.supervisor.spawn({ name: "t", cmd: agent("--hang") });
+    await h.supervisor.destroy("t");
+    git(h.repo, "branch", "troupe/t");
+    const { findings } = await h.supervisor.doctor();
+    expect(findings).toEqual([expect.objectContaining({ kind: "tombstone-leftover", name: "t", id: st.id })]);
+    expect((await h.supervisor.doctor({ fix: true })).findings).toEqual([]);
+  });
+
+  it("gc forgets old tombstones once nothing is left of them, and keeps live builders", async () => {
+    h = await Harness.start(FAST);
+    await h.supervisor.spawn({ name: "keep", cmd: agent("--hang") });
+    const gone = await h.supervisor.spawn({ name: "old", cmd: agent("--hang") });
+    await h.supervisor.destroy("old");
+    expect((await h.supervisor.gc()).removed).toEqual([]); // younger than the default age
+    expect((await h.supervisor.gc({ olderThanMs: 0 })).removed).toEqual([{ name: "old", id: gone.id }]);
+    expect((await h.supervisor.status({ all: true })).map((b) => b.name)).toEqual(["keep"]);
+  });
+});
