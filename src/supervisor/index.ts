@@ -3,6 +3,8 @@ import { openStore } from "../storage/index.js";
 import { gitTopLevel, gitCommonDir } from "../actors/index.js";
 import { createLogger } from "../shared/log.js";
 import { TokenAuthority, loadOrCreateSecret } from "../mailbox/index.js";
+import { policyProblems, resolvePolicy } from "../machines/builder.js";
+import { TroupeError } from "../shared/errors.js";
 import { prepareWorkspace, workspaceLayout } from "./layout.js";
 import { Supervisor } from "./supervisor.js";
 import type { SupervisorOptions, SupervisorTimings } from "./types.js";
@@ -26,28 +28,47 @@ export const DEFAULT_TIMINGS: SupervisorTimings = {
  * reconciles it with the world (adopting live pty hosts).
  */
 export async function createSupervisor(options: SupervisorOptions): Promise<Supervisor> {
+  validateSupervisorOptions(options);
   const root = await gitTopLevel(options.workspace);
   const layout = workspaceLayout(root);
   prepareWorkspace(layout, await gitCommonDir(root));
   const logger = options.logger ?? createLogger({ destination: join(layout.logsDir, "troupe.log") });
   const store = await openStore({ dir: layout.stateDir, logger });
-  const tokens = new TokenAuthority(await loadOrCreateSecret(store, { logger }));
-  const supervisor = new Supervisor({
-    tokens,
-    store,
-    layout,
-    logger,
-    timings: { ...DEFAULT_TIMINGS, ...options.timings },
-    policy: { ...options.policy },
-    strategy: options.strategy ?? "one_for_one",
-    nodePath: options.nodePath ?? process.execPath,
-    agentEnv: { ...options.agentEnv },
-  });
+  let supervisor: Supervisor | undefined;
   try {
+    const tokens = new TokenAuthority(await loadOrCreateSecret(store, { logger }));
+    supervisor = new Supervisor({
+      tokens,
+      store,
+      layout,
+      logger,
+      timings: { ...DEFAULT_TIMINGS, ...options.timings },
+      policy: { ...options.policy },
+      strategy: options.strategy ?? "one_for_one",
+      nodePath: options.nodePath ?? process.execPath,
+      agentEnv: { ...options.agentEnv },
+    });
     await supervisor.restore();
   } catch (error) {
-    await supervisor.close().catch(() => undefined);
+    // Whatever failed after the lock was taken must not keep the workspace locked.
+    await (supervisor ? supervisor.close() : store.close()).catch(() => undefined);
     throw error;
   }
   return supervisor;
+}
+
+/** Bad options are refused before anything is created or locked. */
+function validateSupervisorOptions(options: SupervisorOptions): void {
+  if (typeof options !== "object" || options === null || typeof options.workspace !== "string" || options.workspace === "") {
+    throw new TroupeError("INVALID_ARGUMENT", "createSupervisor() needs { workspace: <a directory inside a git repository> }.");
+  }
+  for (const [key, value] of Object.entries(options.timings ?? {})) {
+    if (!(key in DEFAULT_TIMINGS)) throw new TroupeError("INVALID_ARGUMENT", `timings.${key} is not a timing; known: ${Object.keys(DEFAULT_TIMINGS).join(", ")}.`);
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw new TroupeError("INVALID_ARGUMENT", `timings.${key} must be a number of milliseconds ≥ 0.`);
+  }
+  const problems = policyProblems(resolvePolicy(options.policy ?? {}));
+  if (problems.length > 0) throw new TroupeError("INVALID_ARGUMENT", `Unusable restart policy: ${problems.join("; ")}.`, { problems });
+  if (options.strategy !== undefined && !["one_for_one", "one_for_all", "rest_for_one"].includes(options.strategy)) {
+    throw new TroupeError("INVALID_ARGUMENT", `strategy must be one_for_one, one_for_all or rest_for_one.`);
+  }
 }

@@ -1,6 +1,6 @@
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
-import { DEFAULT_POLICY, type BuilderEvent } from "../machines/builder.js";
+import { DEFAULT_POLICY, policyProblems, resolvePolicy, type BuilderEvent } from "../machines/builder.js";
 import { addWorktree, removeWorktree, isWorktreeDirty, deleteBranch, resolveRef, countCommitsAhead } from "../actors/index.js";
 import type { ActorRow, LifeState, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
@@ -110,6 +110,8 @@ export class Supervisor {
     if (profile.command.length === 0 && spec.cmd.length === 0) {
       throw new TroupeError("INVALID_ARGUMENT", `Builder "${name}" needs a command: pass cmd (e.g. ["bash"]) or an agent profile (${Object.keys(this.profiles).filter((p) => p !== "shell").join(", ")}).`, { name });
     }
+    const problems = policyProblems(resolvePolicy({ ...this.parts.policy, ...spec.policy }));
+    if (problems.length > 0) throw new TroupeError("INVALID_ARGUMENT", `Unusable restart policy for "${name}": ${problems.join("; ")}.`, { name, problems });
     const parent = options.parent === undefined ? null : this.liveRuntime(validateBuilderName(options.parent), "parent");
     if (this.reserved.has(name)) throw new TroupeError("NAME_TAKEN", `A builder named "${name}" is being spawned right now; wait for it or pick another name.`, { name });
     const existing = this.runtimes.get(name);

@@ -83,6 +83,8 @@ describe("spawn", () => {
       [{ name: "ok", cmd: ["true"], parent: "nobody" }, "NOT_FOUND"],
       [{ name: "ok", cmd: ["true"], base: "no-such-ref" }, "INVALID_ARGUMENT"],
       [{ name: "ok", cmd: ["true"], env: { TROUPE_TOKEN: "x" } }, "INVALID_ARGUMENT"],
+      [{ name: "ok", cmd: ["true"], policy: { stallMs: 100, zombieMs: 50 } }, "INVALID_ARGUMENT"],
+      [{ name: "ok", cmd: ["true"], policy: { maxRestartz: 1 } }, "INVALID_ARGUMENT"],
     ];
     for (const [options, code] of bad) {
       const error = await h.supervisor.spawn(options as never).then(() => null, (e: unknown) => e);
@@ -93,6 +95,13 @@ describe("spawn", () => {
     expect(await h.supervisor.status({ all: true })).toEqual([]);
     expect(git(h.repo, "branch", "--list", "troupe/*")).toBe("");
     expect(git(h.repo, "worktree", "list", "--porcelain").match(/^worktree /gm)).toHaveLength(1);
+  });
+
+  it("bad supervisor options are refused before anything is locked", async () => {
+    h = await Harness.start();
+    for (const options of [{ timings: { killTimeoutMs: -1 } }, { timings: { nope: 1 } }, { policy: { backoffJitter: 2 } }, { strategy: "all_for_none" }]) {
+      await expect(createSupervisor({ workspace: h.repo, ...(options as object) })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
   });
 
   it("a directory that is not a git repository is refused and nothing is created there", async () => {
