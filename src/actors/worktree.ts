@@ -222,6 +222,14 @@ export async function addWorktree(options: AddWorktreeOptions): Promise<AddedWor
   assertDir(repo);
   const path = isAbsolute(options.path) ? options.path : resolvePath(repo, options.path);
   assertRefArg(branch, "branch");
+  // The common case in one git call: a new branch at a new path. Anything
+  // unusual (branch or path taken, bad ref) makes it fail without side effects
+  // and is then diagnosed by the careful path below.
+  if (options.base !== undefined && /^[0-9a-f]{40}$/.test(options.base) && !existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    const fast = await git(repo, ["worktree", "add", "-q", "-b", branch, path, options.base]);
+    if (fast.ok) return { path, branch, head: options.base, branchExisted: false, created: true };
+  }
   const valid = await git(repo, ["check-ref-format", "--branch", branch]);
   if (!valid.ok) throw new TroupeError("INVALID_ARGUMENT", `"${branch}" is not a valid branch name.`, { branch });
 

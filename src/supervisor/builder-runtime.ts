@@ -1,23 +1,19 @@
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createActor, type Actor } from "xstate";
 import type { Logger } from "pino";
 import { builderMachine, lifeStateOf, nextDeadline, BUILDER_MACHINE_VERSION, type BuilderEvent } from "../machines/builder.js";
 import { connectPtyHost, launchPtyHost, type PtyHostClient } from "../actors/index.js";
 import type { ActorRow, LifeState, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
-import { isProcessAlive, signalProcessTree } from "../shared/proc.js";
+import { isProcessAlive } from "../shared/proc.js";
+import { killTree, readExitStatus, stringEnv, type ExitStatus } from "./process-control.js";
+import { statusOf } from "./status.js";
 import { fault } from "../shared/faults.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { agentArgv, type AgentProfile } from "./profiles.js";
 import type { BuilderStatus, RestartType, SupervisorEvent, SupervisorTimings } from "./types.js";
 
 export type BuilderActor = Actor<typeof builderMachine>;
-
-interface ExitStatus {
-  code: number | null;
-  signal: string | null;
-  at?: number;
-}
 
 /** What a runtime needs from its supervisor. */
 export interface RuntimeHost {
@@ -168,8 +164,8 @@ export class BuilderRuntime {
   // ---- starting ---------------------------------------------------------
 
   /** booting.provisioning → booting.starting: the worktree exists and is recorded. */
-  async provision(worktree: { path: string; branch: string }): Promise<void> {
-    await this.transition({ type: "PROVISIONED", at: this.sup.now(), worktree: worktree.path, branch: worktree.branch }, { worktree: worktree.path, branch: worktree.branch });
+  async provision(worktree: { path: string; branch: string }, patch: Partial<ActorRow> = {}): Promise<void> {
+    await this.transition({ type: "PROVISIONED", at: this.sup.now(), worktree: worktree.path, branch: worktree.branch }, { ...patch, worktree: worktree.path, branch: worktree.branch });
   }
 
   /**
@@ -191,7 +187,7 @@ export class BuilderRuntime {
     const argv = agentArgv(profile, spec.cmd, spec.task, resume);
     const socketPath = this.sup.layout.ptySocketPath(this.id);
     rmSync(this.sup.layout.exitStatusPath(this.id), { force: true });
-    await this.persist({ ptySocket: socketPath, intent: { op: "start", step: "launching", at: this.sup.now() } });
+    if (row.ptySocket !== socketPath) await this.persist({ ptySocket: socketPath });
     let client: PtyHostClient;
     try {
       const started = await launchPtyHost(
@@ -210,8 +206,10 @@ export class BuilderRuntime {
         },
         { nodePath: this.sup.nodePath, startTimeoutMs: this.sup.timings.hostStartTimeoutMs },
       );
+      // A crash from here until STARTED is persisted leaves a live host at the
+      // recorded socket: the next start adopts it (one agent per worktree).
       fault(options.firstStart ? "spawn.after-host" : "restart.after-host");
-      await this.persist({ hostPid: started.hostPid, hostStartTime: started.hostStartTime, pid: started.pid, pidStartTime: started.pidStartTime, pty: started.pty, intent: { op: "start", step: "host-started", at: this.sup.now() } });
+      this.row = { ...this.row, hostPid: started.hostPid, hostStartTime: started.hostStartTime, pid: started.pid, pidStartTime: started.pidStartTime };
       client = await connectPtyHost(socketPath, { timeoutMs: this.sup.timings.hostStartTimeoutMs });
       if (started.ptyError) this.log.warn({ ptyError: started.ptyError }, "node-pty unavailable: running on pipes");
       (this.row.spec as Record<string, unknown>).ptyError = started.ptyError?.message ?? null;
@@ -457,34 +455,6 @@ export class BuilderRuntime {
   }
 }
 
-export function statusOf(row: ActorRow, ctx: { reason?: string | null; lastExit?: { code: number | null; signal: string | null; at: number } | null } | null, lastOutputAt = 0): BuilderStatus {
-  const spec = row.spec as { restart?: RestartType; agent?: string; cmd?: string[]; ptyError?: string | null };
-  const activity = Math.max(row.lastActivityAt ?? 0, lastOutputAt);
-  const exit = ctx?.lastExit ?? null;
-  return {
-    name: row.name,
-    id: row.id,
-    role: row.role,
-    parent: row.parent,
-    state: row.state,
-    substate: row.substate,
-    pid: row.state === "working" ? row.pid : null,
-    pty: row.pty,
-    worktree: row.worktree,
-    branch: row.branch,
-    restarts: row.restarts,
-    createdAt: new Date(row.createdAt).toISOString(),
-    lastActivityAt: activity > 0 ? new Date(activity).toISOString() : null,
-    restartType: spec.restart ?? "transient",
-    agent: spec.agent ?? "shell",
-    command: spec.cmd ?? [],
-    reason: ctx?.reason ?? null,
-    exit: exit ? { code: exit.code, signal: exit.signal, at: new Date(exit.at).toISOString() } : null,
-    ptyError: spec.ptyError ?? null,
-    destroyedAt: row.destroyedAt ? new Date(row.destroyedAt).toISOString() : null,
-  };
-}
-
 function fmt(life: { state: string; substate: string | null }): string {
   return life.substate ? `${life.state}.${life.substate}` : life.state;
 }
@@ -493,34 +463,3 @@ function errorMessage(error: unknown): string {
   return isTroupeError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
 }
 
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    // The parent's own troupe identity must never leak into a child agent.
-    if (value !== undefined && !key.startsWith("TROUPE_")) out[key] = value;
-  }
-  return out;
-}
-
-function readExitStatus(path: string): ExitStatus | null {
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as ExitStatus;
-    return { code: parsed.code ?? null, signal: parsed.signal ?? null };
-  } catch {
-    return null;
-  }
-}
-
-/** SIGTERM the tree, wait up to `graceMs`, then SIGKILL what is left. */
-export async function killTree(pid: number, startTime: number | null, graceMs: number): Promise<void> {
-  signalProcessTree(pid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && isProcessAlive(pid, startTime)) await delay(20);
-  if (isProcessAlive(pid, startTime)) signalProcessTree(pid, "SIGKILL");
-  const hardDeadline = Date.now() + 5000;
-  while (Date.now() < hardDeadline && isProcessAlive(pid, startTime)) await delay(20);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

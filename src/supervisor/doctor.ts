@@ -2,7 +2,8 @@ import { existsSync, rmSync } from "node:fs";
 import { connectPtyHost, deleteBranch, removeWorktree } from "../actors/index.js";
 import type { ActorRow, Store } from "../storage/types.js";
 import { isProcessAlive } from "../shared/proc.js";
-import { killTree, type BuilderRuntime } from "./builder-runtime.js";
+import type { BuilderRuntime } from "./builder-runtime.js";
+import { killTree } from "./process-control.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { observeWorld, type World } from "./world.js";
 

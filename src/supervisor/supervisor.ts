@@ -1,20 +1,23 @@
+import { existsSync } from "node:fs";
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import { DEFAULT_POLICY, policyProblems, resolvePolicy, type BuilderEvent } from "../machines/builder.js";
-import { addWorktree, removeWorktree, isWorktreeDirty, deleteBranch, resolveRef, countCommitsAhead } from "../actors/index.js";
-import type { ActorRow, LifeState, Store } from "../storage/types.js";
+import { addWorktree, resolveRef } from "../actors/index.js";
+import type { ReplyRequest, SendRequest, TokenAuthority } from "../mailbox/index.js";
+import type { ActorRow, LifeState, MailRow, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
-import { BuilderRuntime, statusOf, type RuntimeHost } from "./builder-runtime.js";
+import { fault } from "../shared/faults.js";
+import { BuilderRuntime, type RuntimeHost } from "./builder-runtime.js";
 import type { WorkspaceLayout } from "./layout.js";
+import { SupervisorMail } from "./mail.js";
+import { adoptOrphans, collectTombstones, runDoctor, type DoctorReport, type MaintenanceDeps } from "./maintenance.js";
 import { validateBuilderName, validateRole } from "./names.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
 import { reconcileBuilder } from "./reconcile.js";
-import { fault } from "../shared/faults.js";
-import { adoptOrphans, collectTombstones, runDoctor, type DoctorReport, type MaintenanceDeps } from "./maintenance.js";
-import { SupervisorMail } from "./mail.js";
-import type { TokenAuthority, ReplyRequest, SendRequest } from "../mailbox/index.js";
-import type { MailRow } from "../storage/types.js";
 import { validateSpawnOptions } from "./spawn-options.js";
+import { contextOf, statusOf } from "./status.js";
+import { applyStrategy } from "./strategy.js";
+import { assertNothingToLose, teardownBuilder } from "./teardown.js";
 import type { BuilderStatus, PolicyOptions, SpawnOptions, Strategy, SupervisorEvent, SupervisorTimings } from "./types.js";
 
 export interface SupervisorParts {
@@ -123,6 +126,10 @@ export class Supervisor {
     try {
       const base = await resolveRef(this.parts.layout.root, spec.base ?? "HEAD");
       if (existing) await this.destroy(name, { force: false });
+      const path = this.parts.layout.worktreePath(name);
+      if (existsSync(path)) {
+        throw new TroupeError("NAME_TAKEN", `${path} already exists but no builder owns it (a lost registration?). Run \`troupe doctor\` to see what it is, then \`troupe adopt\` or \`troupe doctor --fix\`.`, { name, path });
+      }
       return await this.spawnFresh(name, role, parent, { ...spec, baseCommit: base });
     } finally {
       this.reserved.delete(name);
@@ -140,7 +147,11 @@ export class Supervisor {
       supervisorNode: parent?.id ?? "root",
       state: "booting", substate: "provisioning",
       snapshot: null, machineVersion: 0,
-      worktree: null, branch: null, ptySocket: null, pty: null,
+      // Invariant A: every artifact's name is in the row before the artifact exists.
+      worktree: this.parts.layout.worktreePath(name),
+      branch: this.parts.layout.branchName(name),
+      ptySocket: this.parts.layout.ptySocketPath(id),
+      pty: null,
       pid: null, pidStartTime: null, hostPid: null, hostStartTime: null,
       restarts: 0, restartTimes: [],
       spec: { ...spec, policy },
@@ -158,14 +169,11 @@ export class Supervisor {
     try {
       await runtime.run(async () => {
         fault("spawn.after-row");
-        const path = this.parts.layout.worktreePath(name);
-        const branch = this.parts.layout.branchName(name);
-        await runtime.persist({ worktree: path, branch, intent: { op: "spawn", step: "worktree", at: Date.now() } });
+        const path = runtime.row.worktree!;
+        const branch = runtime.row.branch!;
         const made = await addWorktree({ repo: this.parts.layout.root, path, branch, base: spec.baseCommit as string });
-        (runtime.row.spec as Record<string, unknown>).branchExisted = made.branchExisted;
-        await runtime.persist({ spec: runtime.row.spec });
         fault("spawn.after-worktree");
-        await runtime.provision({ path, branch });
+        await runtime.provision({ path, branch }, { spec: { ...runtime.row.spec, branchExisted: made.branchExisted } });
         fault("spawn.after-provisioned");
         await runtime.start({ firstStart: true });
       });
@@ -258,7 +266,7 @@ export class Supervisor {
     }
     await runtime.run(async () => {
       if (runtime.life.state === "destroyed") return;
-      if (!options.force && runtime.life.state !== "destroying") await this.assertNothingToLose(runtime);
+      if (!options.force && runtime.life.state !== "destroying") await assertNothingToLose(runtime, this.parts.layout.root);
       await this.teardown(runtime, { force: options.force === true, rollback: false });
     });
     this.runtimes.delete(name);
@@ -364,20 +372,6 @@ export class Supervisor {
     throw notFound(name, what);
   }
 
-  private async assertNothingToLose(runtime: BuilderRuntime): Promise<void> {
-    const { worktree, branch, name } = runtime.row;
-    if (worktree && (await isWorktreeDirty(worktree).catch(() => false))) {
-      throw new TroupeError("WORKTREE_DIRTY", `Builder "${name}" has uncommitted changes in ${worktree}; commit or discard them, or destroy with force to throw them away.`, { name, worktree });
-    }
-    const spec = runtime.row.spec as { baseCommit?: string; branchExisted?: boolean };
-    if (branch && spec.baseCommit) {
-      const ahead = await countCommitsAhead(this.parts.layout.root, spec.baseCommit, branch).catch(() => 0);
-      if (ahead > 0) {
-        throw new TroupeError("WORKTREE_DIRTY", `Branch ${branch} of builder "${name}" has ${ahead} commit(s) not in its base; merge them, or destroy with force to delete the branch.`, { name, branch, ahead });
-      }
-    }
-  }
-
   private maintenanceDeps(): MaintenanceDeps {
     return {
       layout: this.parts.layout,
@@ -387,83 +381,27 @@ export class Supervisor {
       runtimeById: (id) => [...this.runtimes.values()].find((runtime) => runtime.id === id),
       runtimeByName: (name) => this.runtimes.get(name),
       register: (runtime) => this.runtimes.set(runtime.name, runtime),
-      destroyRuntime: async (runtime) => {
-        await runtime.run(() => this.teardown(runtime, { force: true, rollback: false }));
-        this.runtimes.delete(runtime.name);
-        runtime.shutdown();
-      },
-      finishTeardown: async (runtime) => {
-        await runtime.run(() => this.teardown(runtime, { force: true, rollback: false }));
-        this.runtimes.delete(runtime.name);
-        runtime.shutdown();
-      },
+      destroyRuntime: (runtime) => this.forceTeardown(runtime),
+      finishTeardown: (runtime) => this.forceTeardown(runtime),
     };
+  }
+
+  private async forceTeardown(runtime: BuilderRuntime): Promise<void> {
+    await runtime.run(() => this.teardown(runtime, { force: true, rollback: false }));
+    this.runtimes.delete(runtime.name);
+    runtime.shutdown();
   }
 
   private teardownDeps() {
     return { teardown: (runtime: BuilderRuntime, options: { force: boolean; rollback: boolean }) => this.teardown(runtime, options) };
   }
 
-  /**
-   * DESIGN §3/§7: destroying.stopping → destroying.removingWorktree → destroyed.
-   * Each step is persisted, so a crash mid-way resumes here on the next start.
-   */
-  private async teardown(runtime: BuilderRuntime, options: { force: boolean; rollback: boolean }): Promise<void> {
-    if (runtime.life.state !== "destroying") {
-      await runtime.transition({ type: "DESTROY", at: Date.now() }, { intent: { op: options.rollback ? "rollback" : "destroy", step: "stopping", at: Date.now() } });
-      fault("destroy.after-destroying");
-    }
-    if (runtime.life.substate === "stopping") {
-      await runtime.terminateAgent();
-      fault("destroy.after-kill");
-      await runtime.transition({ type: "PROCESS_GONE", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null, intent: { op: "destroy", step: "removing-worktree", at: Date.now() } });
-      fault("destroy.after-process-gone");
-    }
-    const { worktree, branch } = runtime.row;
-    const spec = runtime.row.spec as { branchExisted?: boolean };
-    if (worktree) await removeWorktree({ repo: this.parts.layout.root, path: worktree, force: true });
-    fault("destroy.after-worktree");
-    // A branch troupe made is troupe's to delete; one that existed before the spawn is the user's.
-    if (branch && !(options.rollback && spec.branchExisted)) await deleteBranch(this.parts.layout.root, branch);
-    fault("destroy.after-branch");
-    await runtime.transition({ type: "WORKTREE_REMOVED", at: Date.now() }, { intent: null, ptySocket: null });
+  private teardown(runtime: BuilderRuntime, options: { force: boolean; rollback: boolean }): Promise<void> {
+    return teardownBuilder(runtime, this.parts.layout.root, options);
   }
 
-  /**
-   * OTP strategies: when a builder is about to be restarted after an exit,
-   * one_for_all restarts its siblings too, rest_for_one those spawned after
-   * it. Temporary siblings are stopped, never restarted.
-   */
   private applyStrategy(runtime: BuilderRuntime, from: LifeState, event: BuilderEvent): void {
-    if (event.type !== "EXITED" || from !== "working" || runtime.life.state !== "booting") return;
-    const strategy = this.strategyOf(runtime.row.supervisorNode);
-    if (strategy === "one_for_one") return;
-    const siblings = [...this.runtimes.values()]
-      .filter((other) => other !== runtime && other.row.supervisorNode === runtime.row.supervisorNode)
-      .sort((a, b) => a.row.createdAt - b.row.createdAt);
-    const affected = strategy === "one_for_all" ? siblings : siblings.filter((other) => other.row.createdAt > runtime.row.createdAt);
-    for (const sibling of affected) {
-      void sibling
-        .run(async () => {
-          if (sibling.life.state !== "working") return;
-          const temporary = (sibling.row.spec as { restart?: string }).restart === "temporary";
-          await sibling.terminateAgent();
-          const at = Date.now();
-          if (temporary) {
-            await sibling.transition({ type: "STOPPED", at }, { pid: null, hostPid: null });
-            return;
-          }
-          await sibling.transition({ type: "SIBLING_RESTART", at, cause: runtime.name }, { pid: null, hostPid: null });
-          await sibling.start({ firstStart: false });
-        })
-        .catch((error) => this.parts.logger.error({ err: error, actor: sibling.name, actorId: sibling.id }, `${strategy} restart failed`));
-    }
-  }
-
-  private strategyOf(node: string): Strategy {
-    if (node === "root") return this.parts.strategy;
-    const parent = this.parts.store.getActor(node);
-    return ((parent?.spec as { strategy?: Strategy } | undefined)?.strategy) ?? "one_for_one";
+    applyStrategy({ runtime, from, event, siblings: [...this.runtimes.values()], rootStrategy: this.parts.strategy, store: this.parts.store, logger: this.parts.logger });
   }
 }
 
@@ -471,9 +409,5 @@ function notFound(name: string, what: "builder" | "parent" = "builder"): TroupeE
   return new TroupeError("NOT_FOUND", `No ${what} named "${name}". See the builders with \`troupe status\`.`, { name });
 }
 
-function contextOf(row: ActorRow): { reason?: string | null; lastExit?: { code: number | null; signal: string | null; at: number } | null } | null {
-  const snapshot = row.snapshot as { context?: { reason?: string | null; lastExit?: { code: number | null; signal: string | null; at: number } | null } } | null;
-  return snapshot?.context ?? null;
-}
 
 export { DEFAULT_POLICY };

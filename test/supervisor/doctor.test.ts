@@ -31,6 +31,8 @@ describe("doctor", () => {
     h = await Harness.start(FAST);
     git(h.repo, "worktree", "add", "-q", "-b", "troupe/stray", join(h.repo, ".troupe", "worktrees", "stray"));
     git(h.repo, "branch", "troupe/lonely");
+    // A spawn does not build over it.
+    await expect(h.supervisor.spawn({ name: "stray", cmd: agent("--hang") })).rejects.toMatchObject({ code: "NAME_TAKEN", message: expect.stringContaining("doctor") });
     const { findings } = await h.supervisor.doctor();
     expect(findings.map((f) => f.kind).sort()).toEqual(["orphan-branch", "orphan-branch", "orphan-worktree"]);
     for (const f of findings) expect(f.fix.length).toBeGreaterThan(5);
