@@ -211,6 +211,25 @@ export async function listWorktrees(repo: string): Promise<WorktreeInfo[]> {
 }
 
 /**
+ * git keeps one administrative directory per repository for its worktrees
+ * (`.git/worktrees/`); two `worktree add`/`remove`/`prune` at once can read
+ * each other's half-written entries. Within a process they take turns, per
+ * repository.
+ */
+const worktreeQueues = new Map<string, Promise<unknown>>();
+
+function serialised<T>(repo: string, operation: () => Promise<T>): Promise<T> {
+  const previous = worktreeQueues.get(repo) ?? Promise.resolve();
+  const next = previous.then(operation, operation);
+  const settled = next.catch(() => undefined);
+  worktreeQueues.set(repo, settled);
+  void settled.then(() => {
+    if (worktreeQueues.get(repo) === settled) worktreeQueues.delete(repo);
+  });
+  return next;
+}
+
+/**
  * Creates a worktree at `path` on a new branch `branch` started at `base`
  * (default HEAD): `git worktree add -b <branch> <path> <base>`. An existing
  * branch no worktree uses is reused (`git worktree add <path> <branch>`); one
@@ -218,6 +237,10 @@ export async function listWorktrees(repo: string): Promise<WorktreeInfo[]> {
  * that already exists on that branch changes nothing.
  */
 export async function addWorktree(options: AddWorktreeOptions): Promise<AddedWorktree> {
+  return serialised(canonicalRepoKey(options.repo), () => addWorktreeNow(options));
+}
+
+async function addWorktreeNow(options: AddWorktreeOptions): Promise<AddedWorktree> {
   const { repo, branch } = options;
   assertDir(repo);
   const path = isAbsolute(options.path) ? options.path : resolvePath(repo, options.path);
@@ -291,6 +314,18 @@ export async function isWorktreeDirty(path: string): Promise<boolean> {
  * already gone is fine: removal is idempotent.
  */
 export async function removeWorktree(options: RemoveWorktreeOptions): Promise<void> {
+  return serialised(canonicalRepoKey(options.repo), () => removeWorktreeNow(options));
+}
+
+function canonicalRepoKey(repo: string): string {
+  try {
+    return realpathSync(repo);
+  } catch {
+    return repo;
+  }
+}
+
+async function removeWorktreeNow(options: RemoveWorktreeOptions): Promise<void> {
   const { repo, force = false } = options;
   assertDir(repo);
   const path = isAbsolute(options.path) ? options.path : resolvePath(repo, options.path);

@@ -30,6 +30,13 @@ export type TroupeErrorCode =
   | "UNKNOWN_RECIPIENT"
   | "UNAUTHORIZED"
   | "MESSAGE_TOO_LARGE"
+  // daemon and CLI
+  | "USAGE"
+  | "PROTOCOL_MISMATCH"
+  | "DAEMON_UNREACHABLE"
+  | "DAEMON_NOT_RUNNING"
+  | "DAEMON_START_FAILED"
+  | "NOT_AVAILABLE"
   // faults injected by tests
   | "FAULT_INJECTED";
 

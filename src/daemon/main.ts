@@ -1,0 +1,144 @@
+/**
+ * The daemon: one per workspace (DESIGN §9). It owns the workspace's
+ * Supervisor (and so its lock) and serves the CLI over a Unix socket.
+ *
+ *   node dist/daemon/main.js --workspace <dir>
+ *
+ * SIGTERM/SIGINT (or the `daemon.stop` method) close it cleanly; pty hosts,
+ * and so agents, keep running for the next daemon to adopt.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { createLogger, type Logger } from "../shared/log.js";
+import { isTroupeError } from "../shared/errors.js";
+import { createSupervisor, workspaceLayout, type Supervisor } from "../supervisor/index.js";
+import { daemonMethods } from "./methods.js";
+import { PROTOCOL_VERSION, START_FAILURE_PREFIX, type HelloResult } from "./protocol.js";
+import { RpcServer } from "./server.js";
+import { daemonPaths, findWorkspace } from "./workspace.js";
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+function ownerOnlyDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { workspace: { type: "string" } }, strict: false });
+  const start = typeof values.workspace === "string" ? values.workspace : process.cwd();
+  const { root } = findWorkspace(start);
+  const paths = daemonPaths(root);
+  for (const dir of [paths.troupeDir, paths.runDir, paths.logsDir, dirname(paths.socket)]) ownerOnlyDir(dir);
+  if (dirname(paths.socket) !== paths.runDir) ownerOnlyDir(dirname(dirname(paths.socket)));
+  const logger: Logger = createLogger({ destination: paths.logFile, base: { component: "daemon" } });
+  const startedAt = new Date();
+  logger.info({ workspace: root, socket: paths.socket, node: process.version, protocol: PROTOCOL_VERSION }, "daemon starting");
+
+  let supervisor: Supervisor;
+  try {
+    supervisor = await createSupervisor({ workspace: root, logger, agentEnv: { TROUPE_SOCKET: paths.socket } });
+  } catch (error) {
+    const message = isTroupeError(error) ? error.message : (error as Error)?.message ?? String(error);
+    logger.error({ err: error }, "daemon could not start");
+    process.stderr.write(`${START_FAILURE_PREFIX}${isTroupeError(error, "STORE_LOCKED") ? `another process owns this workspace: ${message}` : `cannot start: ${message}`}\n`);
+    await flush(logger);
+    return 1;
+  }
+
+  const layout = workspaceLayout(root);
+  const version = packageVersion();
+  const hello = (): HelloResult => ({ protocol: PROTOCOL_VERSION, version, pid: process.pid, workspace: root, socket: paths.socket, node: process.version, startedAt: startedAt.toISOString() });
+  let stopping: Promise<void> | null = null;
+  const methods = daemonMethods({
+    supervisor,
+    hello,
+    status: async () => ({
+      ...hello(),
+      uptimeMs: Date.now() - startedAt.getTime(),
+      builders: (await supervisor.status()).length,
+      connections: server.connectionCount,
+      logFile: paths.logFile,
+    }),
+    stop: () => void shutdown("daemon.stop"),
+    transcriptPath: (name, id) => layout.transcriptPath(name, id),
+    ptySocketPath: (id) => layout.ptySocketPath(id),
+    exists: (path) => existsSync(path),
+  });
+  const server = new RpcServer(paths.socket, methods, logger);
+
+  const shutdown = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ why }, "daemon stopping (pty hosts keep running)");
+      await server.close().catch((error) => logger.error({ err: error }, "closing the socket failed"));
+      await supervisor.close().catch((error) => logger.error({ err: error }, "closing the supervisor failed"));
+      removeRecord(paths.socketRecord);
+      logger.info("daemon stopped");
+      await flush(logger);
+      process.exit(0);
+    })();
+    return stopping;
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGHUP", () => undefined);
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error }, "uncaught exception: the daemon exits (agents keep running; the next CLI call starts a new daemon)");
+    void flush(logger).finally(() => process.exit(70));
+  });
+
+  try {
+    await server.listen();
+  } catch (error) {
+    logger.error({ err: error }, "cannot listen");
+    process.stderr.write(`${START_FAILURE_PREFIX}cannot listen on ${paths.socket}: ${(error as Error).message}\n`);
+    await supervisor.close().catch(() => undefined);
+    await flush(logger);
+    return 1;
+  }
+  if (paths.socket.startsWith(paths.runDir)) removeRecord(paths.socketRecord);
+  else writeFileSync(paths.socketRecord, `${paths.socket}\n`, { mode: 0o600 });
+  logger.info({ socket: paths.socket }, "daemon ready");
+  return -1; // keep running
+}
+
+function removeRecord(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 500);
+    try {
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error) => {
+    process.stderr.write(`${START_FAILURE_PREFIX}cannot start: ${(error as Error)?.message ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,117 @@
+/**
+ * The CLI never loads sql.js, xstate, node-pty, pino or execa (DESIGN §2,
+ * prior art: a CLI that loads a native module breaks on a Node mismatch).
+ * Proved twice: at run time, with a loader hook that throws on those modules
+ * while real commands run against a real daemon; and statically, over the
+ * whole import graph of src/cli.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, TestWorkspace, agent } from "../e2e/harness.js";
+
+const HOOK = join(ROOT, "test", "cli", "fixtures", "block-heavy.mjs");
+const node = process.execPath;
+let ws: TestWorkspace;
+
+beforeAll(async () => {
+  ws = new TestWorkspace("troupe-thin-");
+  await ws.daemonPid(); // started without the hook: the daemon may load what it needs
+  await ws.ok(["spawn", "target", "--", node, agent("cli-quiet.mjs")]);
+});
+afterAll(async () => {
+  await ws.close();
+});
+
+describe("at run time, under a loader hook that refuses heavy modules", () => {
+  let n = 0;
+  const hooked = async (args: string[]) => {
+    const log = join(tmpdir(), `troupe-thin-${process.pid}-${n++}.log`);
+    try {
+      const result = await ws.run(args, { nodeArgs: ["--import", HOOK], env: { TROUPE_BLOCK_LOG: log } });
+      const loaded = existsSync(log) ? readFileSync(log, "utf8") : "";
+      return { ...result, loaded };
+    } finally {
+      rmSync(log, { force: true });
+    }
+  };
+
+  it("the hook works: it does block a heavy import", async () => {
+    const { execFileSync } = await import("node:child_process");
+    expect(() => execFileSync(node, ["--import", HOOK, "-e", "await import('xstate')", "--input-type=module"], { cwd: ROOT, stdio: "pipe" })).toThrow(/must not load xstate/);
+    expect(() => execFileSync(node, ["--import", HOOK, "-e", "require('pino')"], { cwd: ROOT, stdio: "pipe" })).toThrow(/must not load pino/);
+  });
+
+  const commands: Array<[string, string[]]> = [
+    ["status", ["status", "--json"]],
+    ["status (tree)", ["status", "--all"]],
+    ["spawn", ["spawn", "hooked", "--json", "--", node, agent("cli-quiet.mjs")]],
+    ["send", ["send", "target", "hello", "--json"]],
+    ["mail", ["mail", "target", "--json"]],
+    ["logs", ["logs", "target", "--json"]],
+    ["stop", ["stop", "hooked", "--json"]],
+    ["destroy", ["destroy", "hooked", "--force", "--json"]],
+    ["daemon status", ["daemon", "status", "--json"]],
+    ["--help", ["spawn", "--help"]],
+  ];
+  it.each(commands)("%s runs without loading any of them", async (_what, args) => {
+    const result = await hooked(args);
+    expect(result.loaded).not.toContain("BLOCKED");
+    expect(result.stderr).not.toContain("must not load");
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.loaded).toContain("/dist/cli/main.js"); // the hook saw the CLI load
+    // and it loaded nothing from node_modules but shell-quote
+    const packages = result.loaded.split("\n").filter((url) => url.includes("/node_modules/"));
+    expect(packages.filter((url) => !url.includes("/node_modules/shell-quote/"))).toEqual([]);
+  });
+});
+
+describe("statically, over the import graph of src/cli", () => {
+  /** Modules outside src/cli that the CLI may load: pure, node builtins only. */
+  const ALLOWED_OUTSIDE = ["src/daemon/protocol.ts", "src/daemon/workspace.ts", "src/shared/errors.ts", "src/shared/proc.ts", "src/actors/pty-host/protocol.ts"];
+  const ALLOWED_PACKAGES = ["shell-quote"];
+
+  function importsOf(file: string): string[] {
+    const source = readFileSync(file, "utf8")
+      .replace(/\/\*[\s\S]*?\*\//g, "")
+      .replace(/^\s*\/\/.*$/gm, "");
+    const found: string[] = [];
+    // static imports and re-exports (type-only ones are erased by tsc)
+    for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?[^;]*?\sfrom\s+["']([^"']+)["']/gm)) if (!match[2]) found.push(match[3]!);
+    for (const match of source.matchAll(/^\s*import\s+["']([^"']+)["']/gm)) found.push(match[1]!);
+    for (const match of source.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) found.push(match[1]!);
+    return found;
+  }
+
+  it("reaches only node builtins, shell-quote and pure modules", () => {
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const queue = [join(ROOT, "src", "cli", "main.ts"), join(ROOT, "src", "cli", "demo-agent.ts"), join(ROOT, "src", "cli", "connect.ts")];
+    while (queue.length > 0) {
+      const file = queue.pop()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const specifier of importsOf(file)) {
+        if (specifier.startsWith(".")) queue.push(resolve(dirname(file), specifier.replace(/\.js$/, ".ts")));
+        else packages.add(specifier);
+      }
+    }
+    const outside = [...seen].map((file) => relative(ROOT, file)).filter((file) => !file.startsWith("src/cli/"));
+    expect(outside.filter((file) => !ALLOWED_OUTSIDE.includes(file))).toEqual([]);
+    const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+    expect([...packages].filter((name) => !builtins.has(name) && !ALLOWED_PACKAGES.includes(name))).toEqual([]);
+    // the command modules are all reached (lazily)
+    expect([...seen].filter((file) => file.includes("/src/cli/commands/")).length).toBeGreaterThanOrEqual(12);
+  });
+
+  it("the allowed modules outside src/cli import only node builtins and each other", () => {
+    for (const file of ALLOWED_OUTSIDE) {
+      for (const specifier of importsOf(join(ROOT, file))) {
+        if (specifier.startsWith(".")) expect(ALLOWED_OUTSIDE, `${file} imports ${specifier}`).toContain(relative(ROOT, resolve(dirname(join(ROOT, file)), specifier.replace(/\.js$/, ".ts"))));
+        else expect(specifier, `${file} imports ${specifier}`).toMatch(/^node:/);
+      }
+    }
+  });
+});
