@@ -133,6 +133,8 @@ export interface SnapshotReport {
   /** The longest synchronous stretch of the snapshot (the event-loop stall it caused). */
   exportMs: number;
   totalMs: number;
+  /** Where the image was built: a worker thread (from the files) or the main thread (from memory). */
+  thread?: "worker" | "main";
 }
 
 export interface StoreStats {
@@ -140,6 +142,12 @@ export interface StoreStats {
   durableSeq: number;
   journalBytes: number;
   snapshotSeq: number;
+  /** fdatasync calls on the journal since open (group commit makes it far fewer than writes). */
+  fsyncs?: number;
+  /** Journal write batches since open. */
+  journalWrites?: number;
+  /** Snapshots taken since open. */
+  snapshots?: number;
 }
 
 export interface Store {
@@ -178,5 +186,13 @@ export interface OpenStoreOptions {
   /** Snapshot when this long has passed since the last one and the journal is not empty (default 5 min). */
   snapshotIntervalMs?: number;
   /** A pino-compatible logger; defaults to a silent one. */
+  /**
+   * Databases at least this large (bytes) are snapshotted by a worker thread
+   * from the files, so the export never stalls the event loop (default 8 MiB;
+   * 0: always; Infinity: never).
+   */
+  workerSnapshotBytes?: number;
+  /** Take a snapshot on close() (default true; false leaves the journal to be replayed at the next open). */
+  snapshotOnClose?: boolean;
   logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
 }
