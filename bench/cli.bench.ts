@@ -7,13 +7,12 @@
  * Runs the built binary (bin/troupe.js → dist/); `npm run bench` builds first.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DaemonClient } from "../src/cli/client.js";
 import { isProcessAlive, signalProcessTree } from "../src/shared/proc.js";
 import { cleanupWorkspace } from "../test/helpers/workspace.js";
+import { makeBenchRepo, median, quantile } from "./common.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(ROOT, "bin", "troupe.js");
@@ -22,7 +21,7 @@ const RUNS = Number(process.env.TROUPE_BENCH_CLI_RUNS ?? 20);
 
 export async function run(): Promise<void> {
   console.log("\n## CLI (issue 6)");
-  const repo = makeRepo();
+  const repo = makeBenchRepo("troupe-bench-cli-");
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith("TROUPE_") && key !== "TROUPE_LOG_LEVEL") delete env[key];
   env.TROUPE_LOG_LEVEL ??= "warn";
@@ -74,23 +73,6 @@ export async function run(): Promise<void> {
   }
 }
 
-function makeRepo(): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "troupe-bench-cli-")));
-  const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=bench", "-c", "user.email=bench@troupe.invalid", ...args], { cwd: dir, stdio: "ignore" });
-  git("init", "-q", "-b", "main");
-  writeFileSync(join(dir, "README.md"), "bench\n");
-  git("add", "README.md");
-  git("commit", "-q", "-m", "initial");
-  return dir;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 function p90(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
+  return quantile(values, 0.9);
 }

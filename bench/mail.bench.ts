@@ -4,13 +4,13 @@
  * engine's own durable-write rate (one mail row per write) in the same run,
  * on the same disk. Budget: ≥ 0.7× the storage rate at 64 senders.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nanoid } from "nanoid";
 import { createSupervisor } from "../src/index.js";
 import { openStore } from "../src/storage/index.js";
+import { makeBenchRepo } from "./common.js";
 
 const SECONDS = Number(process.env.TROUPE_BENCH_SECONDS ?? 2);
 
@@ -56,12 +56,7 @@ async function storageRate(senders: number): Promise<number> {
 }
 
 async function mailRate(senders: number): Promise<number> {
-  const repo = realpathSync(mkdtempSync(join(tmpdir(), "troupe-bench-mail-")));
-  const env = { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@troupe.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@troupe.invalid" };
-  execFileSync("git", ["init", "-q", "-b", "main"], { cwd: repo, env });
-  writeFileSync(join(repo, "README.md"), "bench\n");
-  execFileSync("git", ["add", "."], { cwd: repo, env });
-  execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: repo, env });
+  const repo = makeBenchRepo("troupe-bench-mail-");
   const supervisor = await createSupervisor({ workspace: repo });
   try {
     return await loop(senders, (i) => supervisor.send({ to: "operator", body: `message ${i}` }));

@@ -6,11 +6,11 @@
  * - supervisor heap per idle builder with 200 builders running `sleep`.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSupervisor } from "../src/index.js";
+import { makeBenchRepo, median, quantile } from "./common.js";
 import type { Supervisor } from "../src/supervisor/supervisor.js";
 import { signalProcessTree } from "../src/shared/proc.js";
 
@@ -23,14 +23,14 @@ const AGENT = ["node", "-e", "console.log('ready'); setInterval(() => {}, 1 << 3
 
 export async function run(): Promise<void> {
   console.log("\n## Supervisor (issue 3)");
-  const repo = makeRepo();
+  const repo = makeBenchRepo("troupe-bench-sup-");
   try {
     const baseline = await baselineSpawns(repo);
     const supervisor = await createSupervisor({ workspace: repo, timings: { killTimeoutMs: 500 }, policy: { backoffInitialMs: 0, backoffJitter: 0 } });
     try {
       const spawnTimes = await supervisorSpawns(supervisor);
       report("spawn → working, median", median(spawnTimes), median(baseline.spawn), "≤ 1.5×");
-      report("spawn → working, p95", p95(spawnTimes), p95(baseline.spawn), "≤ 1.5×");
+      report("spawn → working, p95", quantile(spawnTimes, 0.95), quantile(baseline.spawn, 0.95), "≤ 1.5×");
       const restart = await restartLatency(supervisor);
       report("restart after crash (backoff 0), median", median(restart), median(baseline.respawn), "—");
       for (const b of await supervisor.status()) await supervisor.destroy(b.name, { force: true });
@@ -125,26 +125,6 @@ async function idleHeap(supervisor: Supervisor): Promise<void> {
   for (let i = 0; i < IDLE_BUILDERS; i++) await supervisor.destroy(`idle${i}`, { force: true });
 }
 
-function makeRepo(): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), "troupe-bench-sup-")));
-  const env = { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@troupe.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@troupe.invalid" };
-  execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
-  writeFileSync(join(dir, "README.md"), "bench\n");
-  execFileSync("git", ["add", "."], { cwd: dir, env });
-  execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: dir, env });
-  return dir;
-}
-
 function report(what: string, value: number, baseline: number, budget: string): void {
   console.log(`${what}: ${value.toFixed(1)} ms   baseline ${baseline.toFixed(1)} ms   ratio ${(value / baseline).toFixed(2)}×   budget ${budget}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-function p95(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.95) - 1)] ?? NaN;
 }

@@ -1,10 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isProcessAlive, signalProcessTree } from "../../src/shared/proc.js";
 import type { PtyHostClient } from "../../src/actors/index.js";
+import { isProcessAlive, signalProcessTree } from "../../src/shared/proc.js";
+import { git, processesOfWorkspace as processesIn, waitFor } from "../helpers/workspace.js";
+
+export { git, processesIn, waitFor };
 
 export const FAKE_AGENT = fileURLToPath(new URL("../fixtures/agents/fake-agent.mjs", import.meta.url));
 export const LAUNCH_HOST = fileURLToPath(new URL("../fixtures/agents/launch-host.mjs", import.meta.url));
@@ -14,9 +16,6 @@ export function tempDir(prefix = "troupe-act-"): string {
   return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
 }
 
-export function git(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-}
 
 /** A real git repository on `main` with one commit. */
 export function makeRepo(dir: string): string {
@@ -27,21 +26,6 @@ export function makeRepo(dir: string): string {
   return dir;
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
 /** Everything a client saw (scrollback, then live output), with event-driven waits. */
 export class Transcript {
@@ -73,26 +57,6 @@ export class Transcript {
       });
     }
   }
-}
-
-/** Live pids whose cwd or command line lies inside `dir` (a test's leftovers), ours excluded. */
-export function processesIn(dir: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid || !isProcessAlive(pid)) continue;
-    let cwd = "";
-    let cmdline = "";
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      cwd = readlinkSync(`/proc/${pid}/cwd`);
-    } catch {
-      // gone, or not ours to read
-    }
-    if (cwd === dir || cwd.startsWith(`${dir}/`) || cmdline.includes(dir)) found.push(pid);
-  }
-  return found;
 }
 
 /**

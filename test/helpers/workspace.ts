@@ -49,7 +49,7 @@ export function processesOfWorkspace(dir: string): number[] {
     } catch {
       continue;
     }
-    if (cwd.startsWith(dir) || cmdline.includes(dir)) found.push(pid);
+    if (cwd === dir || cwd.startsWith(`${dir}/`) || cmdline.includes(dir)) found.push(pid);
   }
   return found;
 }

@@ -105,16 +105,10 @@ export class FakeClock {
   }
 }
 
-/** Polls `predicate` until it holds, failing after a generous deadline. */
-export async function waitFor(predicate: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Lets pending promise callbacks and immediates run (no wall-clock wait). */
 export async function settle(rounds = 5): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
 }
+
+export { waitFor } from "../helpers/workspace.js";

@@ -1,32 +1,16 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { faultPoints, type FaultPoint } from "../../src/index.js";
 import { workspaceLayout } from "../../src/supervisor/layout.js";
 import { invariantViolations } from "../helpers/invariants.js";
 import { FAST, Harness } from "../helpers/supervisor.js";
+import { runWithFault } from "../helpers/faults.js";
 import { git } from "../helpers/workspace.js";
 
-const RUNNER = fileURLToPath(new URL("../fixtures/fault-runner.ts", import.meta.url));
 const ECHO = [process.execPath, "-e", "process.stdin.on('data', d => process.stdout.write('GOT ' + d)); setInterval(() => {}, 1 << 30)"];
 
 type Op = "spawn" | "restart" | "stop" | "destroy" | "mail";
 const opOf = (point: FaultPoint): Op => point.split(".")[0] as Op;
-
-/** Runs `op` in a child with the fault armed; resolves with how it ended and what it acknowledged. */
-function runUntilFault(repo: string, op: Op, point: FaultPoint): Promise<{ signal: string | null; acked: string[]; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", RUNNER, repo, op, "b"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TROUPE_FAULTS: `${point}=crash` },
-    });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.once("exit", (_code, signal) => resolve({ signal, acked: [...out.matchAll(/^ACK (\S+)$/gm)].map((m) => m[1]!), out }));
-  });
-}
 
 const checked: string[] = [];
 afterAll(() => {
@@ -49,7 +33,7 @@ describe("the owner killed at every fault point", () => {
         if (op === "restart") await h.supervisor.stop("b");
         await h.supervisor.close();
 
-        const run = await runUntilFault(h.repo, op, point);
+        const run = await runWithFault(h.repo, op, `${point}=crash`);
         expect(run.signal, `the child should die at ${point}; it printed:\n${run.out}`).toBe("SIGKILL");
 
         await h.open(FAST);

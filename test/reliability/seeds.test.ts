@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/storage/index.js";
 import { workspaceLayout } from "../../src/supervisor/layout.js";
@@ -7,19 +5,8 @@ import { agentProcesses } from "../../src/supervisor/world.js";
 import { isProcessAlive } from "../../src/shared/proc.js";
 import { hostProcesses, invariantViolations } from "../helpers/invariants.js";
 import { FAST, Harness, agent } from "../helpers/supervisor.js";
+import { runWithFault } from "../helpers/faults.js";
 import { git } from "../helpers/workspace.js";
-
-const RUNNER = fileURLToPath(new URL("../fixtures/fault-runner.ts", import.meta.url));
-
-function runWithFault(repo: string, op: string, faults: string): Promise<{ code: number | null; signal: string | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", RUNNER, repo, op, "b"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TROUPE_FAULTS: faults } });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.once("exit", (code, signal) => resolve({ code, signal, out }));
-  });
-}
 
 let h: Harness | undefined;
 afterEach(async () => {

@@ -141,13 +141,4 @@ export function runFixture(script: string, args: string[]): Child {
   return { proc, lines, exited, waitLine };
 }
 
-/** Polls `check` until truthy or the deadline passes (for effects with no event to wait on). */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { waitFor as until } from "../helpers/workspace.js";
