@@ -18,7 +18,7 @@ export {
   type AddedWorktree,
   type RemoveWorktreeOptions,
 } from "./worktree.js";
-export { launchPtyHost, ptyHostMainPath, type HostStarted, type LaunchOptions } from "./pty-host/launch.js";
+export { launchPtyHost, ptyHostMainPath, SpareHost, type HostStarted, type LaunchOptions } from "./pty-host/launch.js";
 export { connectPtyHost, PtyHostClient, type ConnectOptions, type PtyHostClientEvents } from "./pty-host/client.js";
 export {
   PROTOCOL_VERSION,

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { createActor, type Actor } from "xstate";
 import type { Logger } from "pino";
 import { builderMachine, lifeStateOf, nextDeadline, BUILDER_MACHINE_VERSION, type BuilderEvent } from "../machines/builder.js";
-import { connectPtyHost, launchPtyHost, type PtyHostClient } from "../actors/index.js";
+import { connectPtyHost, launchPtyHost, type PtyHostClient, type SpareHost } from "../actors/index.js";
 import type { ActorRow, LifeState, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
 import { isProcessAlive } from "../shared/proc.js";
@@ -32,6 +32,10 @@ export interface RuntimeHost {
   agentEnv(row: ActorRow): Record<string, string>;
   /** The builder's terminal came up: mail waiting for it can be typed. */
   terminalUp(runtime: BuilderRuntime): void;
+  /** The pre-booted pty host to use for the next launch, if any (it is then no longer spare). */
+  takeSpareHost(): SpareHost | null;
+  /** Boots a new spare pty host for the launch after this one. */
+  replenishSpareHost(): void;
   /** Tells the builder's parent (nearest live ancestor, else the operator), durably. */
   notice(runtime: BuilderRuntime, kind: "worker_died" | "contract_violation", reason: string): Promise<void>;
 }
@@ -204,8 +208,9 @@ export class BuilderRuntime {
           logPath: this.sup.layout.hostLogPath(this.name),
           collectTimeoutMs: this.sup.timings.collectTimeoutMs,
         },
-        { nodePath: this.sup.nodePath, startTimeoutMs: this.sup.timings.hostStartTimeoutMs },
+        { nodePath: this.sup.nodePath, startTimeoutMs: this.sup.timings.hostStartTimeoutMs, spare: this.sup.takeSpareHost() },
       );
+      this.sup.replenishSpareHost();
       // A crash from here until STARTED is persisted leaves a live host at the
       // recorded socket: the next start adopts it (one agent per worktree).
       fault(options.firstStart ? "spawn.after-host" : "restart.after-host");

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import { DEFAULT_POLICY, policyProblems, resolvePolicy, type BuilderEvent } from "../machines/builder.js";
-import { addWorktree, resolveRef } from "../actors/index.js";
+import { join } from "node:path";
+import { addWorktree, resolveRef, SpareHost } from "../actors/index.js";
 import type { ReplyRequest, SendRequest, TokenAuthority } from "../mailbox/index.js";
 import type { ActorRow, LifeState, MailRow, Store } from "../storage/types.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
@@ -46,6 +47,8 @@ export class Supervisor {
   private readonly runtimeHost: RuntimeHost;
   private profiles: Record<string, AgentProfile>;
   private readonly mail_: SupervisorMail;
+  /** One pty host booted ahead of need after the first launch: spawns skip a Node start-up. */
+  private spareHost: SpareHost | null = null;
   private closed = false;
 
   constructor(private readonly parts: SupervisorParts) {
@@ -63,6 +66,14 @@ export class Supervisor {
       afterTransition: (runtime, from, event) => this.applyStrategy(runtime, from, event),
       agentEnv: (row) => ({ ...parts.agentEnv, TROUPE_AGENT: row.name, TROUPE_AGENT_ID: row.id, TROUPE_WORKSPACE: parts.layout.root, TROUPE_TOKEN: this.mail_.tokenFor(row.id) }),
       terminalUp: (runtime) => this.mail_.terminalUp(runtime.id),
+      takeSpareHost: () => {
+        const spare = this.spareHost;
+        this.spareHost = null;
+        // The next one boots while this launch goes on.
+        this.bootSpareHost();
+        return spare;
+      },
+      replenishSpareHost: () => this.bootSpareHost(),
       notice: async (runtime, kind, reason) => {
         this.emit({ type: "notice", kind, name: runtime.name, id: runtime.id, to: runtime.row.parent ?? "operator", reason, at: Date.now() });
         await this.mail_.notice(kind, { name: runtime.name, id: runtime.id, reason }).catch((error) => parts.logger.error({ err: error, actor: runtime.name, actorId: runtime.id }, `${kind} notice could not be sent`));
@@ -159,6 +170,8 @@ export class Supervisor {
       createdAt: at, updatedAt: at, destroyedAt: null, lastActivityAt: null,
     };
     const runtime = BuilderRuntime.create(this.runtimeHost, row, { restartType: spec.restart as never, policy });
+    // A host boots while the row and the worktree are made (the first spawn has no spare yet).
+    this.bootSpareHost();
     // Invariant A: the row is durable before the first artifact exists.
     await this.parts.store.write((tx) => {
       tx.insertActor(runtime.row);
@@ -326,6 +339,8 @@ export class Supervisor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.spareHost?.discard();
+    this.spareHost = null;
     await this.mail_.stop();
     await Promise.all([...this.runtimes.values()].map((runtime) => runtime.run(async () => undefined)));
     for (const runtime of this.runtimes.values()) runtime.shutdown();
@@ -347,6 +362,15 @@ export class Supervisor {
         await runtime.transition({ type: "DONE", at: Date.now() }, { pid: null, pidStartTime: null, hostPid: null, hostStartTime: null });
       })
       .catch((error) => this.parts.logger.error({ err: error, actor: runtime.name, actorId: runtime.id }, "worker_done handling failed"));
+  }
+
+  private bootSpareHost(): void {
+    if (this.closed || this.spareHost) return;
+    try {
+      this.spareHost = new SpareHost({ nodePath: this.parts.nodePath, runDir: this.parts.layout.ptyDir, logPath: join(this.parts.layout.logsDir, "pty-host-spare.log") });
+    } catch (error) {
+      this.parts.logger.warn({ err: error }, "could not boot a spare pty host; spawns start their own");
+    }
   }
 
   private emit(event: SupervisorEvent): void {

@@ -2,19 +2,25 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Supervisor } from "../../src/supervisor/supervisor.js";
 import { agentProcesses } from "../../src/supervisor/world.js";
-import { isProcessAlive } from "../../src/shared/proc.js";
-import { git } from "./workspace.js";
+import { descendantPids, isProcessAlive } from "../../src/shared/proc.js";
+import { git, processesOfWorkspace } from "./workspace.js";
 
-/** pty host processes of a workspace, from the process table (their argv names a socket in it). */
-export function hostProcesses(repo: string): number[] {
+/**
+ * pty host processes of a workspace, from the process table (their argv
+ * names a path in it). An idle spare host (booted ahead of need, no agent
+ * yet) serves no builder and is left out unless `spares`.
+ */
+export function hostProcesses(repo: string, options: { spares?: boolean } = {}): number[] {
   const found: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (argv.some((arg) => arg.endsWith("pty-host/main.js")) && argv.some((arg) => arg.startsWith(join(repo, ".troupe")))) {
-        if (isProcessAlive(Number(entry))) found.push(Number(entry));
-      }
+      if (!argv.some((arg) => arg.endsWith("pty-host/main.js")) || !argv.some((arg) => arg.startsWith(join(repo, ".troupe")))) continue;
+      const pid = Number(entry);
+      if (!isProcessAlive(pid)) continue;
+      const idleSpare = argv.includes("--spare-for") && descendantPids(pid).length === 0;
+      if (idleSpare === Boolean(options.spares)) found.push(pid);
     } catch {
       // gone
     }
@@ -57,4 +63,10 @@ export async function invariantViolations(repo: string, supervisor: Supervisor):
   for (const a of agents) if (a.cwd) perCwd.set(a.cwd, (perCwd.get(a.cwd) ?? 0) + 1);
   for (const [cwd, n] of perCwd) if (n > 1) problems.push(`D: ${n} agents in ${cwd}`);
   return problems;
+}
+
+/** Processes a workspace still has besides an idle spare host: agents, their children, builders' hosts. */
+export function leftoverProcesses(repo: string): number[] {
+  const spares = new Set(hostProcesses(repo, { spares: true }));
+  return processesOfWorkspace(repo).filter((pid) => !spares.has(pid));
 }

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isProcessAlive, signalProcessTree } from "../../src/shared/proc.js";
 import { FAST, Harness, agent } from "../helpers/supervisor.js";
-import { git, processesOfWorkspace, waitFor } from "../helpers/workspace.js";
+import { git, waitFor } from "../helpers/workspace.js";
+import { leftoverProcesses } from "../helpers/invariants.js";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -22,7 +23,7 @@ describe("destroy", () => {
     expect(existsSync(st.worktree!)).toBe(false);
     expect(git(h.repo, "worktree", "list", "--porcelain")).not.toContain(st.worktree!);
     expect(git(h.repo, "branch", "--list", "troupe/gone")).toBe("");
-    expect(processesOfWorkspace(h.repo)).toEqual([]);
+    expect(leftoverProcesses(h.repo)).toEqual([]);
     expect(h.transitions("gone").slice(-3)).toEqual(["destroying.stopping", "destroying.removingWorktree", "destroyed"]);
     // idempotent
     expect((await h.supervisor.destroy("gone")).state).toBe("destroyed");
@@ -58,7 +59,7 @@ describe("destroy", () => {
     expect(await h.supervisor.get("tomb")).toMatchObject({ state: "destroyed", id: st.id });
     expect(existsSync(st.worktree!)).toBe(false);
     expect(git(h.repo, "branch", "--list", "troupe/tomb")).toBe("");
-    expect(processesOfWorkspace(h.repo)).toEqual([]);
+    expect(leftoverProcesses(h.repo)).toEqual([]);
     // Only an explicit spawn makes a new incarnation.
     const again = await h.supervisor.spawn({ name: "tomb", cmd: agent("--hang") });
     expect(again.id).not.toBe(st.id);

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Harness, agent } from "../helpers/supervisor.js";
-import { git, processesOfWorkspace } from "../helpers/workspace.js";
+import { git } from "../helpers/workspace.js";
+import { leftoverProcesses } from "../helpers/invariants.js";
 
 /** node-pty made unloadable in the pty host: a real dlopen failure of a broken addon. */
 let brokenDir: string;
@@ -37,7 +38,7 @@ describe("node-pty cannot load", () => {
     expect(await h.supervisor.status()).toEqual([]);
     expect(git(h.repo, "branch", "--list", "troupe/*")).toBe("");
     expect(git(h.repo, "worktree", "list", "--porcelain").match(/^worktree /gm)).toHaveLength(1);
-    expect(processesOfWorkspace(h.repo)).toEqual([]);
+    expect(leftoverProcesses(h.repo)).toEqual([]);
   });
 
   it('pty "auto": the builder runs on pipes, flagged pty: false in status', async () => {

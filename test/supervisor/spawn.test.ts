@@ -6,7 +6,8 @@ import { createSupervisor, isTroupeError } from "../../src/index.js";
 import { workspaceLayout } from "../../src/supervisor/layout.js";
 import { isProcessAlive } from "../../src/shared/proc.js";
 import { Harness, agent } from "../helpers/supervisor.js";
-import { git, processesOfWorkspace } from "../helpers/workspace.js";
+import { git } from "../helpers/workspace.js";
+import { leftoverProcesses } from "../helpers/invariants.js";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -123,6 +124,26 @@ describe("spawn", () => {
     expect(await h.supervisor.status()).toEqual([]);
     expect(existsSync(join(h.repo, ".troupe", "worktrees", "ghost"))).toBe(false);
     expect(git(h.repo, "branch", "--list", "troupe/*")).toBe("");
-    expect(processesOfWorkspace(h.repo)).toEqual([]);
+    expect(leftoverProcesses(h.repo)).toEqual([]);
+  });
+});
+
+describe("spare pty host", () => {
+  it("after the first spawn one host waits booted; the next spawn uses it, and close lets the spare go", async () => {
+    const { hostProcesses } = await import("../helpers/invariants.js");
+    const { connectPtyHost } = await import("../../src/actors/index.js");
+    const { waitFor } = await import("../helpers/workspace.js");
+    h = await Harness.start();
+    await h.supervisor.spawn({ name: "first", cmd: agent("--hang") });
+    const [spare] = await waitFor(() => (hostProcesses(h!.repo, { spares: true }).length === 1 ? hostProcesses(h!.repo, { spares: true }) : null), "a spare host");
+    const second = await h.supervisor.spawn({ name: "second", cmd: agent("--hang") });
+    const client = await connectPtyHost(workspaceLayout(h.repo).ptySocketPath(second.id));
+    expect(client.identity.hostPid).toBe(spare);
+    client.close();
+    await waitFor(() => hostProcesses(h!.repo, { spares: true }).length === 1, "a new spare");
+    await h.supervisor.close();
+    await waitFor(() => hostProcesses(h!.repo, { spares: true }).length === 0, "the spare gone after close");
+    // The builders' hosts outlive the supervisor, as always.
+    expect(hostProcesses(h.repo)).toHaveLength(2);
   });
 });

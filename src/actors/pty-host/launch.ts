@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
@@ -25,6 +25,8 @@ export interface HostStarted {
 }
 
 export interface LaunchOptions {
+  /** A host booted ahead of need, used instead of starting one when it fits. */
+  spare?: SpareHost | null;
   /** The Node binary that runs the host (default: this process's). */
   nodePath?: string;
   /** How long the host may take to confirm the agent started (default 15 s). */
@@ -42,32 +44,12 @@ const DEFAULT_START_TIMEOUT_MS = 15_000;
  */
 export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = {}): Promise<HostStarted> {
   validateSpec(spec);
-  const mainPath = ptyHostMainPath();
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const nodePath = options.nodePath ?? process.execPath;
   mkdirSync(dirname(spec.socketPath), { recursive: true, mode: 0o700 });
-  mkdirSync(dirname(spec.logPath), { recursive: true, mode: 0o700 });
-
-  // The host's stderr goes to its log: a crash before it could log (a native
-  // abort in node-pty, say) still leaves its trace there.
-  const logFd = openSync(spec.logPath, "a", 0o600);
-  const env = { ...process.env };
-  const ptyModule = env.TROUPE_PTY_MODULE;
-  if (ptyModule && ptyModule.startsWith(".")) env.TROUPE_PTY_MODULE = resolvePath(ptyModule); // the host runs in "/"
-  let child;
-  try {
-    child = spawn(options.nodePath ?? process.execPath, [mainPath, "--socket", spec.socketPath], {
-      cwd: "/",
-      env,
-      detached: true,
-      stdio: ["pipe", "ignore", logFd, "pipe"],
-    });
-  } finally {
-    closeSync(logFd);
-  }
-  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const host = options.spare?.take(nodePath) ?? startHostProcess(nodePath, spec.logPath, ["--socket", spec.socketPath]);
+  const { child, spawnError, exited } = host;
   // The spec goes through a pipe, never a file: the agent's environment may hold secrets.
-  child.stdin!.on("error", () => undefined);
   child.stdin!.end(JSON.stringify(spec));
 
   const readyStream = child.stdio[3] as Readable;
@@ -146,6 +128,82 @@ export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = 
       );
     default:
       throw new TroupeError("SPAWN_FAILED", `The pty host closed its start pipe without confirming the agent started. See ${spec.logPath}${tail ? `: ${tail}` : "."}`, base);
+  }
+}
+
+interface HostProcess {
+  child: ChildProcess;
+  spawnError: Promise<Error>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Starts a detached host process that waits for its spec on stdin. */
+function startHostProcess(nodePath: string, logPath: string, args: string[]): HostProcess {
+  mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
+  // The host's stderr goes to its log: a crash before it could log (a native
+  // abort in node-pty, say) still leaves its trace there.
+  const logFd = openSync(logPath, "a", 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(nodePath, [ptyHostMainPath(), ...args], { cwd: "/", env: hostEnv(), detached: true, stdio: ["pipe", "ignore", logFd, "pipe"] });
+  } finally {
+    closeSync(logFd);
+  }
+  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  child.stdin!.on("error", () => undefined);
+  return { child, spawnError, exited };
+}
+
+function hostEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  const ptyModule = env.TROUPE_PTY_MODULE;
+  if (ptyModule && ptyModule.startsWith(".")) env.TROUPE_PTY_MODULE = resolvePath(ptyModule); // the host runs in "/"
+  return env;
+}
+
+/**
+ * One pty host booted ahead of need: it blocks reading its spec on stdin, so
+ * the next launch skips a Node start-up. It holds no builder, socket or agent;
+ * when its owner closes (or dies) its stdin ends and it exits at once.
+ */
+export class SpareHost {
+  private host: HostProcess | null;
+  private readonly nodePath: string;
+  private readonly ptyModule: string | undefined;
+
+  constructor(options: { nodePath?: string; runDir: string; logPath: string }) {
+    this.nodePath = options.nodePath ?? process.execPath;
+    this.ptyModule = process.env.TROUPE_PTY_MODULE;
+    this.host = startHostProcess(this.nodePath, options.logPath, ["--spare-for", options.runDir]);
+    const { child } = this.host;
+    // A spare must never keep its owner's event loop alive.
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    (child.stdio[3] as unknown as { unref?: () => void }).unref?.();
+    void this.host.exited.then(() => {
+      if (this.host?.child === child) this.host = null;
+    });
+  }
+
+  /** The waiting host, if it still waits and was started the same way; it is then no longer spare. */
+  take(nodePath: string): HostProcess | null {
+    const host = this.host;
+    this.host = null;
+    if (!host || host.child.exitCode !== null || host.child.signalCode !== null) return null;
+    if (nodePath !== this.nodePath || process.env.TROUPE_PTY_MODULE !== this.ptyModule) {
+      host.child.stdin!.end();
+      return null;
+    }
+    (host.child.stdin as unknown as { ref?: () => void }).ref?.();
+    (host.child.stdio[3] as unknown as { ref?: () => void }).ref?.();
+    return host;
+  }
+
+  /** Lets the spare go: its stdin ends and it exits. */
+  discard(): void {
+    this.host?.child.stdin!.end();
+    this.host = null;
   }
 }
 

@@ -2,7 +2,7 @@
  * The pty host (DESIGN §5): one small detached process per builder that owns
  * the agent's terminal and outlives any supervisor.
  *
- *   node dist/actors/pty-host/main.js [specFile] [--socket <path>]
+ *   node dist/actors/pty-host/main.js [specFile] [--socket <path>] [--spare-for <run dir>]
  *
  * The spec (a PtyHostSpec as JSON) is read from `specFile` (deleted once read)
  * or, without one, from standard input. When the agent runs and the socket
@@ -794,7 +794,10 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (error) => hostLog("error", "uncaught exception", { err: errorText(error), stack: error.stack }));
   process.on("unhandledRejection", (error) => hostLog("error", "unhandled rejection", { err: errorText(error) }));
   try {
-    const spec = validateSpec(JSON.parse(readSpecText()));
+    const text = readSpecText();
+    // A spare host (booted ahead of need) whose owner went away before giving it work.
+    if (text === "" && process.argv.includes("--spare-for")) process.exit(0);
+    const spec = validateSpec(JSON.parse(text));
     mkdirSync(dirname(spec.logPath), { recursive: true, mode: 0o700 });
     logFd = openSync(spec.logPath, "a", 0o600);
     logContext = { builderId: spec.builderId, name: spec.name };
