@@ -13,6 +13,7 @@ export type FindingKind =
   | "orphan-worktree" // a worktree directory (or a registered worktree) no live row owns
   | "orphan-branch" // a troupe/* branch no live row owns
   | "stale-socket" // a socket file nobody answers on
+  | "stale-lock" // lock files of an owner that died while taking the lock
   | "husk-host" // a host holding the exit status of an agent whose builder moved on
   | "finished-with-live-host" // completed/zombie row whose agent still runs
   | "lost-process" // working row whose host and agent are gone
@@ -51,6 +52,14 @@ export async function diagnose(deps: DoctorDeps): Promise<Repair[]> {
   const found: Repair[] = [];
   const add = (row: Pick<ActorRow, "name" | "id"> | null, kind: FindingKind, detail: string, fix: string, apply: () => Promise<void>) =>
     found.push({ kind, name: row?.name ?? null, id: row?.id ?? null, detail, fix, apply });
+
+  for (const file of world.staleLockFiles) {
+    add(null, "stale-lock", `${file} was left by a process that died while taking the workspace lock`, "remove the file", async () => rmSync(file, { force: true }));
+  }
+  if (world.staleDaemonSocket) {
+    const socket = world.staleDaemonSocket;
+    add(null, "stale-socket", `${socket}: the daemon that served this socket is gone`, "remove the socket file (the next troupe command starts a daemon)", async () => rmSync(socket, { force: true }));
+  }
 
   const servedPids = new Set<number>();
   for (const { socket, identity } of world.hosts) {

@@ -30,7 +30,7 @@ export async function runDoctor(deps: MaintenanceDeps, options: { fix?: boolean 
   const fixed: DoctorFinding[] = [];
   const failed: Array<DoctorFinding & { error: string }> = [];
   // Processes first, then directories and branches they may still be using.
-  const order = ["orphan-host", "husk-host", "finished-with-live-host", "orphan-process", "tombstone-leftover", "stale-socket", "lost-process", "unfinished-teardown", "missing-worktree", "orphan-worktree", "orphan-branch"];
+  const order = ["orphan-host", "husk-host", "finished-with-live-host", "orphan-process", "tombstone-leftover", "stale-socket", "stale-lock", "lost-process", "unfinished-teardown", "missing-worktree", "orphan-worktree", "orphan-branch"];
   repairs.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
   for (const repair of repairs) {
     try {

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { connectPtyHost, listBranches, listWorktrees, type HostIdentity } from "../actors/index.js";
 import { isProcessAlive, parentPid } from "../shared/proc.js";
@@ -18,6 +19,10 @@ export interface World {
   /** Worktrees git has registered under `.troupe/worktrees/`. */
   registeredWorktrees: string[];
   branches: string[];
+  /** Lock files left by an owner that died while taking the lock (not the lock itself). */
+  staleLockFiles: string[];
+  /** The daemon's socket file, when nobody accepts connections on it. */
+  staleDaemonSocket: string | null;
 }
 
 export async function observeWorld(layout: WorkspaceLayout): Promise<World> {
@@ -37,7 +42,39 @@ export async function observeWorld(layout: WorkspaceLayout): Promise<World> {
   const worktreeDirs = existsSync(layout.worktreesDir) ? readdirSync(layout.worktreesDir).map((entry) => join(layout.worktreesDir, entry)) : [];
   const registeredWorktrees = (await listWorktrees(layout.root)).map((w) => w.path).filter((path) => path.startsWith(layout.worktreesDir + "/"));
   const branches = await listBranches(layout.root, "troupe/");
-  return { hosts, agents: agentProcesses(layout.root), worktreeDirs, registeredWorktrees, branches };
+  return { hosts, agents: agentProcesses(layout.root), worktreeDirs, registeredWorktrees, branches, staleLockFiles: staleLockFiles(layout.stateDir), staleDaemonSocket: await staleDaemonSocket(layout.runDir) };
+}
+
+/** `.lock.<pid>.*` and `lock.stale-<pid>-*` files of processes that are gone: the traces of an interrupted lock take-over. */
+function staleLockFiles(stateDir: string): string[] {
+  if (!existsSync(stateDir)) return [];
+  return readdirSync(stateDir)
+    .map((entry) => ({ entry, pid: /^(?:\.lock\.(\d+)\.|lock\.stale-(\d+)-)/.exec(entry) }))
+    .filter(({ pid }) => pid !== null && Number(pid[1] ?? pid[2]) !== process.pid && !isProcessAlive(Number(pid[1] ?? pid[2])))
+    .map(({ entry }) => join(stateDir, entry));
+}
+
+/** The daemon socket (or the short path it recorded) when a connection to it is refused. */
+async function staleDaemonSocket(runDir: string): Promise<string | null> {
+  let socket = join(runDir, "daemon.sock");
+  try {
+    socket = readFileSync(join(runDir, "daemon.sock.path"), "utf8").trim() || socket;
+  } catch {
+    // no short path recorded
+  }
+  if (!existsSync(socket)) return null;
+  const refused = await new Promise<boolean>((resolve) => {
+    const probe = createConnection(socket);
+    const timer = setTimeout(() => finish(false), 1000);
+    function finish(result: boolean) {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(result);
+    }
+    probe.once("connect", () => finish(false));
+    probe.once("error", (error: NodeJS.ErrnoException) => finish(error.code === "ECONNREFUSED" || error.code === "ENOENT"));
+  });
+  return refused ? socket : null;
 }
 
 function socketFiles(layout: WorkspaceLayout): string[] {

@@ -56,13 +56,32 @@ describe("doctor", () => {
     }
   });
 
+  it("finds lock files left by a dead owner and the socket of a killed daemon", async () => {
+    h = await Harness.start(FAST);
+    // A process that dies: its pid names the leftovers.
+    const dead = spawn(process.execPath, ["-e", "0"]);
+    await new Promise((resolve) => dead.once("exit", resolve));
+    writeFileSync(join(h.repo, ".troupe", "state", `.lock.${dead.pid}.x1y2`), "{}");
+    writeFileSync(join(h.repo, ".troupe", "state", `lock.stale-${dead.pid}-z3`), "{}");
+    // A "daemon" listening on the socket path, killed with SIGKILL: the socket file stays.
+    const socket = join(h.repo, ".troupe", "run", "daemon.sock");
+    const daemon = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(socket)}, () => console.log("up")); setInterval(() => {}, 1 << 30)`], { stdio: ["ignore", "pipe", "ignore"] });
+    await new Promise((resolve) => daemon.stdout!.once("data", resolve));
+    daemon.kill("SIGKILL");
+    await new Promise((resolve) => daemon.once("exit", resolve));
+    expect(await kinds()).toEqual(["stale-lock", "stale-lock", "stale-socket"]);
+    expect((await h.supervisor.doctor({ fix: true })).findings).toEqual([]);
+    // The live lock of this supervisor is never touched.
+    expect((await import("node:fs")).existsSync(join(h.repo, ".troupe", "state", "lock"))).toBe(true);
+  });
+
   it("finds a builder whose worktree was deleted under it; fix destroys it to a tombstone", async () => {
     h = await Harness.start(FAST);
     const st = await h.supervisor.spawn({ name: "lost", cmd: agent("--hang") });
     rmSync(st.worktree!, { recursive: true, force: true });
     expect(await kinds()).toEqual(["missing-worktree"]);
     expect((await h.supervisor.doctor({ fix: true })).findings).toEqual([]);
-    expect((await h.supervisor.get("lost")).state).toBe("destroyed");
+    expect((await h.supervisor.get("lost")).state, JSON.stringify(h.events.filter((e) => e.type !== "output"))).toBe("destroyed");
     expect(isProcessAlive(st.pid!)).toBe(false);
   });
 
