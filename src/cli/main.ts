@@ -27,9 +27,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   doctor: { summary: "check the workspace against the store (--fix repairs)", load: () => import("./commands/maintenance.js") },
   gc: { summary: "prune old tombstones", load: () => import("./commands/maintenance.js") },
   demo: { summary: "watch a lead and two builders work, in a throwaway repository", load: () => import("./commands/demo.js") },
-  repl: { summary: "interactive inspector (not available yet)", load: () => import("./commands/later.js") },
-  viz: { summary: "live statechart visualizer (not available yet)", load: () => import("./commands/later.js") },
-  chart: { summary: "export the builder statechart (not available yet)", load: () => import("./commands/later.js") },
+  repl: { summary: "interactive inspector of the actor tree", load: () => import("./commands/repl.js") },
+  viz: { summary: "live statechart visualizer in the browser", load: () => import("./commands/viz.js") },
+  chart: { summary: "export the builder statechart (mermaid, dot, json, svg)", load: () => import("./commands/chart.js") },
 };
 
 export function globalUsage(): string {

@@ -180,6 +180,7 @@ export function daemonMethods(ctx: DaemonContext): Map<string, MethodSpec> {
     },
     status: { params: params({ all: optional(bool) }), run: (p) => sup.status({ all: p.all === true }) },
     get: { params: params({ name }), run: (p) => sup.get(p.name as string) },
+    history: { params: params({ name }), run: (p) => sup.history(p.name as string) },
     spawn: {
       params: params({
         name,

@@ -9,6 +9,7 @@
  *   daemon.stop {}                     → { stopping, pid }, then the daemon exits (pty hosts stay)
  *   status { all? }                    → BuilderStatus[]   (what `troupe status --json` prints)
  *   get { name }                       → BuilderStatus
+ *   history { name }                   → [{ from, to, event, at }] (the builder's transitions)
  *   spawn { name, cmd? | agent?, task?, parent?, role?, restart?, pty?, base?, env?, replace?, strategy? } → BuilderStatus
  *   stop | restart { name }            → BuilderStatus
  *   destroy { name, force? }           → BuilderStatus

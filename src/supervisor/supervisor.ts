@@ -221,6 +221,15 @@ export class Supervisor {
     return statusOf(row, contextOf(row));
   }
 
+  /** Every transition of the newest incarnation of `name` (tombstones included), oldest first. */
+  async history(name: string): Promise<Array<{ from: string; to: string; event: string; at: string }>> {
+    this.assertOpen();
+    validateBuilderName(name);
+    const row = this.parts.store.findActorByName(name, { includeDestroyed: true });
+    if (!row) throw notFound(name);
+    return this.parts.store.history(row.id).map((h) => ({ from: h.from, to: h.to, event: h.event, at: new Date(h.at).toISOString() }));
+  }
+
   /** Stops the agent gracefully (SIGTERM, then SIGKILL): working → completed. Idempotent. */
   async stop(name: string): Promise<BuilderStatus> {
     this.assertOpen();

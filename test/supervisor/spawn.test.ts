@@ -40,6 +40,12 @@ describe("spawn", () => {
     // The main tree does not see troupe's own files as changes.
     expect(git(h.repo, "status", "--porcelain")).toBe("");
     expect(h.transitions("alpha")).toEqual(["booting.provisioning", "booting.starting", "working.active"]);
+    // The same transitions are durable history.
+    expect((await h.supervisor.history("alpha")).map((t) => `${t.from} -${t.event}-> ${t.to}`)).toEqual([
+      "(none) -SPAWN-> booting.provisioning",
+      "booting.provisioning -PROVISIONED-> booting.starting",
+      "booting.starting -STARTED-> working.active",
+    ]);
   });
 
   it("spawns from a given base ref and records parent and role", async () => {

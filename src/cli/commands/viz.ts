@@ -1,6 +1,6 @@
 import { CliError } from "../errors.js";
 
-export const usage = `Usage: troupe repl | troupe viz [--port <n>] | troupe chart <machine> --format mermaid|dot|json|svg
+export const usage = `Usage: troupe viz
 
 Not available yet in this version of troupe.`;
 
