@@ -22,6 +22,15 @@ export interface Auth {
   token?: string;
 }
 
+/** One transition of a builder, oldest first (what `history(name)` resolves to). */
+export interface HistoryEntry {
+  from: string;
+  to: string;
+  event: string;
+  /** ISO time. */
+  at: string;
+}
+
 export interface SendRequest {
   to: string;
   body: string;
@@ -69,6 +78,10 @@ export class TroupeClient {
   }
   get(name: string): Promise<BuilderStatus> {
     return this.call("get", { name });
+  }
+  /** The builder's transitions (from, to, event, time), oldest first; tombstones included. */
+  history(name: string): Promise<HistoryEntry[]> {
+    return this.call("history", { name });
   }
   stop(name: string): Promise<BuilderStatus> {
     return this.call("stop", { name });
@@ -124,6 +137,11 @@ export class TroupeClient {
     const subscription = this.subscription;
     this.subscription = null;
     subscription?.then((client) => client.close(), () => undefined);
+  }
+
+  /** Calls `listener` once the connection to the daemon closes (the daemon stopped, or close() was called). */
+  onClose(listener: () => void): void {
+    this.client.onClose(listener);
   }
 
   /** Closes the connections; the daemon and its builders go on. */
