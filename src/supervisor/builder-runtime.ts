@@ -232,7 +232,9 @@ export class BuilderRuntime {
 
   private async markStarted(client: PtyHostClient, how: "launched" | "adopted"): Promise<void> {
     const identity = client.identity;
-    this.attachHost(client);
+    // What the agent printed before this connection was up is in the host's
+    // scrollback: subscribers of a start they caused get it too.
+    this.attachHost(client, { replay: how === "launched" });
     await this.transition(
       { type: "STARTED", at: this.sup.now(), pid: identity.pid, pty: identity.pty },
       { pid: identity.pid, pidStartTime: identity.pidStartTime, hostPid: identity.hostPid, hostStartTime: identity.hostStartTime, pty: identity.pty, intent: null },
@@ -244,10 +246,11 @@ export class BuilderRuntime {
 
   // ---- the host connection -------------------------------------------------
 
-  private attachHost(client: PtyHostClient): void {
+  private attachHost(client: PtyHostClient, options: { replay?: boolean } = {}): void {
     const generation = ++this.hostGeneration;
     this.host = client;
     this.lastOutputAt = Math.max(this.lastOutputAt, this.sup.now());
+    if (options.replay && client.scrollback) this.sup.emit({ type: "output", name: this.name, id: this.id, data: client.scrollback });
     client.on("output", (data: string) => {
       if (generation !== this.hostGeneration) return;
       this.lastOutputAt = this.sup.now();
