@@ -2,10 +2,11 @@
  * The daemon's methods: each checks its params (types, sizes; unknown fields
  * are dropped, never passed on) and calls the Supervisor.
  */
+import { builderMachineDefinition } from "../machines/builder.js";
 import { TroupeError } from "../shared/errors.js";
 import type { Supervisor } from "../supervisor/index.js";
 import type { BuilderStatus, SupervisorEvent } from "../supervisor/types.js";
-import { EVENT_NOTIFICATION, NAME_PATTERN, PROTOCOL_VERSION, RpcCode, protocolMismatchMessage, type AttachInfo, type DaemonStatusResult, type HelloResult, type LogsInfo } from "./protocol.js";
+import { CHART_MACHINES, EVENT_NOTIFICATION, NAME_PATTERN, PROTOCOL_VERSION, RpcCode, protocolMismatchMessage, type AttachInfo, type ChartDefinition, type DaemonStatusResult, type HelloResult, type LogsInfo } from "./protocol.js";
 import { RpcFailure, invalidParams, type Connection, type MethodSpec } from "./server.js";
 
 export interface DaemonContext {
@@ -267,6 +268,11 @@ export function daemonMethods(ctx: DaemonContext): Map<string, MethodSpec> {
         }
         return { name: st.name, id: st.id, state: st.state, socket: ctx.ptySocketPath(st.id), pty: st.pty };
       },
+    },
+    "chart.definition": {
+      params: params({ machine: optional(oneOf(CHART_MACHINES)) }),
+      // Only the builder machine so far; `machine` picks among CHART_MACHINES.
+      run: (): ChartDefinition => builderMachineDefinition(),
     },
     subscribe: {
       params: params({ names: optional(strArray(1024, 64)) }),

@@ -21,6 +21,7 @@
  *   logs.path { name }                 → LogsInfo
  *   attach.info { name }               → AttachInfo
  *   subscribe { names? }               → { subscribed }, then `event` notifications
+ *   chart.definition { machine? }      → ChartDefinition of a statechart (CHART_MACHINES; default "builder")
  * `auth` is `{ token }`: an agent's TROUPE_TOKEN; without it the caller is the operator.
  *
  * Bump PROTOCOL_VERSION whenever a method changes meaning or shape in a way an
@@ -118,6 +119,45 @@ export interface LogsInfo {
   state: string;
   path: string;
   exists: boolean;
+}
+
+/** The statecharts `chart.definition` describes (`troupe chart <machine>`). */
+export const CHART_MACHINES = ["builder"] as const;
+export type ChartMachine = (typeof CHART_MACHINES)[number];
+
+/**
+ * A statechart as plain JSON (the daemon builds it from the XState machine;
+ * the CLI and the visualizer draw it without loading XState).
+ */
+export interface ChartDefinition {
+  id: string;
+  version: number;
+  /** Dotted path of the atomic state a new actor starts in. */
+  initial: string;
+  /** Every state but the root, parents before children, in document order. */
+  states: ChartState[];
+  transitions: ChartTransition[];
+}
+
+export interface ChartState {
+  /** Dotted path, e.g. "booting.provisioning". */
+  id: string;
+  parent: string | null;
+  type: "atomic" | "compound" | "final";
+  /** Key of the initial child of a compound state. */
+  initial: string | null;
+  description: string | null;
+}
+
+export interface ChartTransition {
+  /** The state that declares it (it applies in all its substates); "" is the root. */
+  source: string;
+  /** null for an eventless (`always`) transition. */
+  event: string | null;
+  /** Dotted paths; empty for a transition that changes only context. */
+  targets: string[];
+  guard: { type: string; params?: unknown } | null;
+  actions: Array<{ type: string; params?: unknown }>;
 }
 
 export function protocolMismatchMessage(daemon: number, cli: number): string {

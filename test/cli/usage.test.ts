@@ -99,7 +99,7 @@ describe("none of the above", () => {
 });
 
 describe("not available yet", () => {
-  it.each(["viz", "chart"])("troupe %s says so and exits 1", async (command) => {
+  it.each(["viz"])("troupe %s says so and exits 1", async (command) => {
     const result = await ws.run([command, "--json"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("not available yet");
