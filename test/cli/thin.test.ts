@@ -10,6 +10,7 @@ import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { importGraph, importsOf } from "../helpers/import-graph.js";
 import { ROOT, TestWorkspace, agent } from "../e2e/harness.js";
 
 const HOOK = join(ROOT, "test", "cli", "fixtures", "block-heavy.mjs");
@@ -74,31 +75,8 @@ describe("statically, over the import graph of src/cli", () => {
   // @viz-js/viz is Graphviz compiled to WASM (no native code), imported only by `troupe chart --format svg`.
   const ALLOWED_PACKAGES = ["shell-quote", "@viz-js/viz"];
 
-  function importsOf(file: string): string[] {
-    const source = readFileSync(file, "utf8")
-      .replace(/\/\*[\s\S]*?\*\//g, "")
-      .replace(/^\s*\/\/.*$/gm, "");
-    const found: string[] = [];
-    // static imports and re-exports (type-only ones are erased by tsc)
-    for (const match of source.matchAll(/^\s*(import|export)\s+(type\s+)?[^;]*?\sfrom\s+["']([^"']+)["']/gm)) if (!match[2]) found.push(match[3]!);
-    for (const match of source.matchAll(/^\s*import\s+["']([^"']+)["']/gm)) found.push(match[1]!);
-    for (const match of source.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) found.push(match[1]!);
-    return found;
-  }
-
   it("reaches only node builtins, shell-quote and pure modules", () => {
-    const seen = new Set<string>();
-    const packages = new Set<string>();
-    const queue = [join(ROOT, "src", "cli", "main.ts"), join(ROOT, "src", "cli", "demo-agent.ts"), join(ROOT, "src", "cli", "connect.ts")];
-    while (queue.length > 0) {
-      const file = queue.pop()!;
-      if (seen.has(file)) continue;
-      seen.add(file);
-      for (const specifier of importsOf(file)) {
-        if (specifier.startsWith(".")) queue.push(resolve(dirname(file), specifier.replace(/\.js$/, ".ts")));
-        else packages.add(specifier);
-      }
-    }
+    const { files: seen, packages } = importGraph([join(ROOT, "src", "cli", "main.ts"), join(ROOT, "src", "cli", "demo-agent.ts"), join(ROOT, "src", "cli", "connect.ts")]);
     // The REPL is part of the thin client: it runs in the CLI process.
     const outside = [...seen].map((file) => relative(ROOT, file)).filter((file) => !file.startsWith("src/cli/") && !file.startsWith("src/repl/"));
     expect(outside.filter((file) => !ALLOWED_OUTSIDE.includes(file))).toEqual([]);

@@ -6,23 +6,12 @@ import { fileURLToPath } from "node:url";
 import type { Readable } from "node:stream";
 import { TroupeError } from "../../shared/errors.js";
 import { descendantPids, isProcessAlive, signalProcessTree } from "../../shared/proc.js";
-import { MAX_SCROLLBACK_BYTES, type PtyErrorInfo, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
+import { MAX_SCROLLBACK_BYTES, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 
 export type { PtyHostSpec } from "./protocol.js";
 
-/** What `launchPtyHost` resolves to once the agent runs and the host's socket listens. */
-export interface HostStarted {
-  hostPid: number;
-  hostStartTime: number | null;
-  /** The agent's pid: a session and process-group leader. */
-  pid: number;
-  pidStartTime: number | null;
-  /** False when the agent runs on pipes (pty "off", or "auto" after node-pty failed to load). */
-  pty: boolean;
-  /** Why node-pty was not used under pty "auto", else null. */
-  ptyError: PtyErrorInfo | null;
-  socketPath: string;
-}
+/** What `launchPtyHost` resolves to once the agent runs and the host's socket listens: the host's own report. */
+export type HostStarted = Omit<Extract<ReadyMessage, { ok: true }>, "ok">;
 
 export interface LaunchOptions {
   /** A host booted ahead of need, used instead of starting one when it fits. */
@@ -83,15 +72,8 @@ export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = 
   if (ready?.ok) {
     readyStream.destroy();
     child.unref();
-    return {
-      hostPid: ready.hostPid,
-      hostStartTime: ready.hostStartTime,
-      pid: ready.pid,
-      pidStartTime: ready.pidStartTime,
-      pty: ready.pty,
-      ptyError: ready.ptyError,
-      socketPath: ready.socketPath,
-    };
+    const { ok: _ok, ...started } = ready;
+    return started;
   }
 
   // Failure: make sure nothing is left, then explain.

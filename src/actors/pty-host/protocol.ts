@@ -161,9 +161,12 @@ export type ReadyMessage =
       ok: true;
       hostPid: number;
       hostStartTime: number | null;
+      /** The agent's pid: a session and process-group leader. */
       pid: number;
       pidStartTime: number | null;
+      /** False when the agent runs on pipes (pty "off", or "auto" after node-pty failed to load). */
       pty: boolean;
+      /** Why node-pty was not used under pty "auto", else null. */
       ptyError: PtyErrorInfo | null;
       socketPath: string;
     }
