@@ -1,45 +1,53 @@
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { CHART_MACHINES, type ChartDefinition } from "../../daemon/protocol.js";
-import { CHART_FORMATS, exportChart, type ChartFormat } from "../../viz/export.js";
-import { parse } from "../args.js";
+import { CHART_FORMATS, exportChart } from "../../viz/export.js";
+import { checkChoice, parse, str } from "../args.js";
 import { withDaemon } from "../client.js";
-import { UsageError } from "../errors.js";
-import { note, print, printJson } from "../output.js";
+import { CliError, UsageError } from "../errors.js";
+import { print, printJson } from "../output.js";
 
-export const usage = `Usage: troupe chart <machine> --format mermaid|dot|json|svg [--output <file>] [--json]
+export const usage = `Usage: troupe chart <machine> [--format mermaid|dot|json|svg] [--output <file>]
 
-Exports a statechart: Mermaid (stateDiagram-v2), Graphviz DOT, its JSON
-definition, or SVG laid out by Graphviz. Machines: ${CHART_MACHINES.join(", ")}.
+Exports a statechart: <machine> is ${CHART_MACHINES.join(", ")}. The definition comes
+from the workspace's daemon (the machine that actually runs the builders; the
+daemon is started when none runs). SVG is laid out by Graphviz (WebAssembly).
 
 Options:
-  --format <f>     mermaid, dot, json or svg (default mermaid)
-  --output <file>  write to a file instead of standard output
-  --json           print the chart's JSON definition (same as --format json)
-  -h, --help`;
+  -f, --format <f>   mermaid (default), dot, json or svg
+  -o, --output <f>   write to this file instead of standard output
+  --json             print the JSON definition (with --output: { machine, format, output, bytes })
+  -h, --help
+
+Examples:
+  troupe chart builder --format mermaid
+  troupe chart builder --format svg --output builder.svg`;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parse(argv, { format: { type: "string" }, output: { type: "string" } }, usage, { min: 1, max: 1, names: ["machine"] });
+  const args = parse(argv, { format: { type: "string", short: "f" }, output: { type: "string", short: "o" } }, usage, { min: 1, max: 1, names: ["machine"] });
   const machine = args.positionals[0]!;
   if (!(CHART_MACHINES as readonly string[]).includes(machine)) {
-    throw new UsageError(`unknown machine ${JSON.stringify(machine)}; known: ${CHART_MACHINES.join(", ")}`, usage);
+    throw new UsageError(`unknown machine ${JSON.stringify(machine)}: the known machines are ${CHART_MACHINES.join(", ")}`, usage);
   }
-  const format = (args.json ? "json" : (args.values.format ?? "mermaid")) as string;
-  if (!(CHART_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(`--format must be one of ${CHART_FORMATS.join(", ")}, not ${JSON.stringify(format)}`, usage);
-  }
-  // The CLI never loads the machine (xstate): the daemon describes it.
+  const output = str(args.values.output);
+  if (args.values.output !== undefined && !output) throw new UsageError("--output needs a file name", usage);
+  const format = checkChoice(str(args.values.format), "format", CHART_FORMATS) ?? (args.json && !output ? "json" : "mermaid");
+
   const definition = await withDaemon((client) => client.call<ChartDefinition>("chart.definition", { machine }));
-  if (args.json && args.values.output === undefined) {
-    printJson(definition);
+  const text = await exportChart(definition, format);
+  if (output) {
+    const path = resolve(output);
+    try {
+      writeFileSync(path, text);
+    } catch (error) {
+      throw new CliError("WRITE_FAILED", `cannot write ${path}: ${(error as Error).message}`, { path });
+    }
+    const bytes = Buffer.byteLength(text);
+    if (args.json) printJson({ machine, format, output: path, bytes });
+    else print(`wrote the ${machine} chart (${format}, ${bytes} bytes) to ${path}`);
     return 0;
   }
-  const text = await exportChart(definition, format as ChartFormat);
-  const output = args.values.output as string | undefined;
-  if (output !== undefined) {
-    writeFileSync(output, text.endsWith("\n") ? text : `${text}\n`);
-    note(`wrote the ${machine} chart as ${format} to ${output}`);
-  } else {
-    print(text);
-  }
+  if (args.json) printJson(definition);
+  else process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   return 0;
 }
