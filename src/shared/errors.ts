@@ -37,6 +37,8 @@ export type TroupeErrorCode =
   | "DAEMON_NOT_RUNNING"
   | "DAEMON_START_FAILED"
   | "NOT_AVAILABLE"
+  | "PORT_IN_USE"
+  | "LISTEN_FAILED"
   // faults injected by tests
   | "FAULT_INJECTED";
 

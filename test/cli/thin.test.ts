@@ -5,13 +5,15 @@
  * while real commands run against a real daemon; and statically, over the
  * whole import graph of src/cli.
  */
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importGraph, importsOf } from "../helpers/import-graph.js";
-import { ROOT, TestWorkspace, agent } from "../e2e/harness.js";
+import { waitFor } from "../helpers/workspace.js";
+import { BIN, ROOT, TestWorkspace, agent, cliEnv } from "../e2e/harness.js";
 
 const HOOK = join(ROOT, "test", "cli", "fixtures", "block-heavy.mjs");
 const node = process.execPath;
@@ -55,6 +57,7 @@ describe("at run time, under a loader hook that refuses heavy modules", () => {
     ["stop", ["stop", "hooked", "--json"]],
     ["destroy", ["destroy", "hooked", "--force", "--json"]],
     ["daemon status", ["daemon", "status", "--json"]],
+    ["chart", ["chart", "builder", "--format", "mermaid"]],
     ["--help", ["spawn", "--help"]],
   ];
   it.each(commands)("%s runs without loading any of them", async (_what, args) => {
@@ -69,10 +72,48 @@ describe("at run time, under a loader hook that refuses heavy modules", () => {
   });
 });
 
+describe("troupe viz (a server that runs until stopped) under the same hook", () => {
+  it("serves its page and stops on SIGTERM without loading any of them", async () => {
+    const log = join(tmpdir(), `troupe-thin-viz-${process.pid}.log`);
+    const child = spawn(node, ["--import", HOOK, BIN, "viz", "--no-open", "--json"], {
+      cwd: ws.repo,
+      env: cliEnv({ TROUPE_BLOCK_LOG: log }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let exit: { code: number | null; signal: string | null } | null = null;
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.on("exit", (code, signal) => (exit = { code, signal }));
+    try {
+      const started = await waitFor(() => {
+        if (exit) throw new Error(`troupe viz exited early (${JSON.stringify(exit)}): ${out}`);
+        const line = out.split("\n").find((l) => l.startsWith("{"));
+        return line ? (JSON.parse(line) as { url: string; pid: number }) : null;
+      }, "troupe viz to print its URL", 30_000);
+      expect(started.pid).toBe(child.pid);
+      const page = await fetch(started.url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("<svg");
+      child.kill("SIGTERM");
+      expect(await waitFor(() => exit, "troupe viz to exit", 15_000)).toEqual({ code: 0, signal: null });
+      const loaded = existsSync(log) ? readFileSync(log, "utf8") : "";
+      expect(loaded).not.toContain("BLOCKED");
+      expect(loaded).toContain("/dist/cli/main.js");
+      // from node_modules: Graphviz's WASM build only (it lays out the chart)
+      const packages = loaded.split("\n").filter((url) => url.includes("/node_modules/"));
+      expect(packages.filter((url) => !url.includes("/node_modules/@viz-js/viz/") && !url.includes("/node_modules/shell-quote/"))).toEqual([]);
+    } finally {
+      if (!exit) child.kill("SIGKILL");
+      rmSync(log, { force: true });
+    }
+  });
+});
+
 describe("statically, over the import graph of src/cli", () => {
   /** Modules outside src/cli that the CLI may load: pure, node builtins only. */
-  const ALLOWED_OUTSIDE = ["src/daemon/protocol.ts", "src/daemon/workspace.ts", "src/shared/errors.ts", "src/shared/proc.ts", "src/actors/pty-host/protocol.ts", "src/viz/export.ts"];
-  // @viz-js/viz is Graphviz compiled to WASM (no native code), imported only by `troupe chart --format svg`.
+  const ALLOWED_OUTSIDE = ["src/daemon/protocol.ts", "src/daemon/workspace.ts", "src/shared/errors.ts", "src/shared/proc.ts", "src/actors/pty-host/protocol.ts", "src/viz/export.ts", "src/viz/server.ts", "src/viz/page.ts"];
+  // @viz-js/viz is Graphviz compiled to WASM (no native code), imported only by `troupe chart --format svg` and `troupe viz`.
   const ALLOWED_PACKAGES = ["shell-quote", "@viz-js/viz"];
 
   it("reaches only node builtins, shell-quote and pure modules", () => {

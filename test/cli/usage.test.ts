@@ -1,6 +1,6 @@
 /**
  * The CLI's surface without a daemon: --help of every command, usage errors
- * (exit 2), `init`, and the commands that are not available yet (exit 1).
+ * (exit 2) and `init`.
  * None of these may start a daemon.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -95,15 +95,6 @@ describe("none of the above", () => {
   it("started a daemon", () => {
     expect(existsSync(join(ws.repo, ".troupe", "run", "daemon.sock"))).toBe(false);
     expect(existsSync(join(ws.repo, ".troupe", "logs", "daemon.log"))).toBe(false);
-  });
-});
-
-describe("not available yet", () => {
-  it.each(["viz"])("troupe %s says so and exits 1", async (command) => {
-    const result = await ws.run([command, "--json"]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain("not available yet");
-    expect(JSON.parse(result.stdout).error.code).toBe("NOT_AVAILABLE");
   });
 });
 
