@@ -94,11 +94,13 @@ describe("pty host", () => {
     expect(isProcessAlive(started.pid, started.pidStartTime)).toBe(true);
     expect(lstatSync(spec.socketPath).mode & 0o777).toBe(0o600);
 
+    // Each transcript starts the moment its client is up: output that arrives on `a`
+    // while `b` connects would otherwise be missed (seen under load).
     const a = await connect(spec.socketPath);
-    const b = await connect(spec.socketPath);
-    expect(a.identity).toMatchObject({ builderId: "b-1", name: "alpha", hostPid: started.hostPid, pid: started.pid, pty: true, exit: null });
     const outA = new Transcript(a);
+    const b = await connect(spec.socketPath);
     const outB = new Transcript(b);
+    expect(a.identity).toMatchObject({ builderId: "b-1", name: "alpha", hostPid: started.hostPid, pid: started.pid, pty: true, exit: null });
     const info = JSON.parse((await outA.waitFor(/INFO (\{.*\})/))[1]!);
     expect(info).toMatchObject({ isatty: true, stdinIsatty: true, cwd: repo, branch: "troupe/alpha", pid: started.pid });
 
