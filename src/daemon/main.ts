@@ -14,7 +14,7 @@ import { createLogger, type Logger } from "../shared/log.js";
 import { isTroupeError } from "../shared/errors.js";
 import { createSupervisor, workspaceLayout, type Supervisor } from "../supervisor/index.js";
 import { daemonMethods } from "./methods.js";
-import { PROTOCOL_VERSION, START_FAILURE_PREFIX, type HelloResult } from "./protocol.js";
+import { PROTOCOL_VERSION, START_FAILURE_PREFIX, type DaemonStatusResult, type HelloResult } from "./protocol.js";
 import { RpcServer } from "./server.js";
 import { daemonPaths, findWorkspace } from "./workspace.js";
 
@@ -66,6 +66,7 @@ async function main(): Promise<number> {
       builders: (await supervisor.status()).length,
       connections: server.connectionCount,
       logFile: paths.logFile,
+      memory: memoryNow(),
     }),
     stop: () => void shutdown("daemon.stop"),
     transcriptPath: (name, id) => layout.transcriptPath(name, id),
@@ -142,3 +143,8 @@ main().then(
     process.exit(1);
   },
 );
+
+function memoryNow(): DaemonStatusResult["memory"] {
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal, external, arrayBuffers };
+}

@@ -102,6 +102,8 @@ export interface DaemonStatusResult extends HelloResult {
   builders: number;
   connections: number;
   logFile: string;
+  /** The daemon's own memory, bytes (process.memoryUsage()). */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
 }
 
 /** What `attach` needs: the builder's pty host socket. */

@@ -5,7 +5,7 @@
  * builder's worktree, and the daemon killed with SIGKILL while builders run.
  */
 import { spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isProcessAlive } from "../../src/shared/proc.js";
@@ -79,11 +79,19 @@ describe("the daemon starts on demand", () => {
     expect(statSync(socket).isSocket()).toBe(true);
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     expect(statSync(dirname(socket)).mode & 0o777).toBe(0o700);
+    // its own memory, as the kernel sees it too
+    const memory = status.memory as { rss: number; heapUsed: number; heapTotal: number };
+    const vmRss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${daemonPid}/status`, "utf8"))![1]) * 1024;
+    expect(memory.rss).toBeGreaterThan(vmRss / 2);
+    expect(memory.rss).toBeLessThan(vmRss * 2);
+    expect(memory.heapUsed).toBeGreaterThan(0);
+    expect(memory.heapUsed).toBeLessThanOrEqual(memory.heapTotal);
     const start = await ws.ok<Record<string, unknown>>(["daemon", "start", "--json"]);
     expect(start).toMatchObject({ running: true, started: false, pid: daemonPid });
     const human = await ws.ok<string>(["daemon", "status"]);
     expect(human).toContain(`pid ${daemonPid}`);
     expect(human).toContain(ws.repo);
+    expect(human).toMatch(/memory\s+rss \d+\.\d MiB {2}heap /);
   });
 });
 

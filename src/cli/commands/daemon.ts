@@ -80,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     print(`  socket     ${status.socket}`);
     print(`  log        ${status.logFile}`);
     print(`  since      ${time(status.startedAt)} (${Math.round(status.uptimeMs / 1000)} s)  builders ${status.builders}  connections ${status.connections}`);
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    print(`  memory     rss ${mib(status.memory.rss)}  heap ${mib(status.memory.heapUsed)} of ${mib(status.memory.heapTotal)}  external ${mib(status.memory.external)}`);
   }
   return 0;
 }
