@@ -20,7 +20,7 @@ export function splitWords(text: string): string[] {
       continue;
     }
     const op = "op" in token ? String(token.op) : JSON.stringify(token);
-    throw new UsageError(`--cmd ${JSON.stringify(text)}: "${op}" needs a shell, and troupe runs no shell; spawn with -- sh -c '<script>' if you mean one`);
+    throw new UsageError(`--cmd ${JSON.stringify(text)}: "${op}" needs a shell, and troupe runs no shell; use --shell '<script>' if you mean one`);
   }
   return words;
 }

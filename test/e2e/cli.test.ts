@@ -306,3 +306,17 @@ describe("signals", () => {
     expect(stopped.some((entry) => entry.msg === "daemon stopped")).toBe(true);
   });
 });
+
+describe("spawn --shell", () => {
+  it("runs the script with /bin/sh -c, because the user asked (pipes, &&, $VARS)", async () => {
+    const script = 'printf "%s\\n" alpha beta | tr a-z A-Z && echo "agent=$TROUPE_AGENT" && exec sleep 100000';
+    const builder = await ws.ok<Builder>(["spawn", "scripted", "--restart", "temporary", "--json", "--shell", script]);
+    expect(builder).toMatchObject({ name: "scripted", state: "working", command: ["/bin/sh", "-c", script] });
+    const out = await waitFor(async () => {
+      const text = await ws.ok<string>(["logs", "scripted"]);
+      return /agent=scripted/.test(text) ? text : null;
+    }, "the script's output");
+    expect(out).toMatch(/ALPHA\r?\nBETA/);
+    await ws.ok(["destroy", "scripted", "--force"]);
+  });
+});

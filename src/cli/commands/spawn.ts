@@ -5,17 +5,19 @@ import { UsageError } from "../errors.js";
 import { paint, print, printJson } from "../output.js";
 import { splitWords } from "../words.js";
 
-export const usage = `Usage: troupe spawn <name> [--agent <profile> | -- <command> [args…] | --cmd "<words>"] [options]
+export const usage = `Usage: troupe spawn <name> [--agent <profile> | -- <command> [args…] | --cmd "<words>" | --shell "<script>"] [options]
 
 Starts a builder: a git worktree (.troupe/worktrees/<name>, branch troupe/<name>)
 and a terminal running the agent. Returns once the builder is working.
 
 The command after -- is an argv: no shell runs it. --cmd "<words>" is split by
-shell-word rules (quotes, backslashes), still without a shell.
+shell-word rules (quotes, backslashes), still without a shell. Only --shell
+runs a shell, because you asked: /bin/sh -c "<script>".
 
 Options:
   --agent <profile>     an agent profile (claude, codex, aider, shell, or .troupe/config.json)
   --cmd "<words>"       the command as one string, split into words
+  --shell "<script>"    run the script with /bin/sh -c (pipes, &&, $VARS work)
   --task <text>         the task given to the agent
   --parent <name>       supervise it under this builder
   --role <role>         a role (mail can be sent to @role:<role>)
@@ -26,6 +28,7 @@ Options:
   --json                print the builder object
   -h, --help`;
 
+const WAYS = '--agent <profile>, -- <command> [args…], --cmd "<words>", or --shell "<script>"';
 const RESTART = ["permanent", "transient", "temporary"] as const;
 const PTY = ["auto", "on", "off"] as const;
 
@@ -38,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       agent: { type: "string" },
       cmd: { type: "string" },
+      shell: { type: "string" },
       task: { type: "string" },
       parent: { type: "string" },
       role: { type: "string" },
@@ -53,15 +57,20 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const cmdWords = str(v.cmd);
   const agent = str(v.agent);
-  const given = [agent !== undefined, cmdWords !== undefined, command !== undefined].filter(Boolean).length;
-  if (given > 1) throw new UsageError("give the agent one way: --agent <profile>, -- <command> [args…], or --cmd \"<words>\"");
+  const script = str(v.shell);
+  const given = [agent !== undefined, cmdWords !== undefined, command !== undefined, script !== undefined].filter(Boolean).length;
+  if (given > 1) throw new UsageError(`give the agent one way: ${WAYS}`);
   if (command !== undefined && command.length === 0) throw new UsageError("missing <command> after --");
   let cmd = command;
   if (cmdWords !== undefined) {
     cmd = splitWords(cmdWords);
     if (cmd.length === 0) throw new UsageError("--cmd is empty");
   }
-  if (cmd === undefined && agent === undefined) throw new UsageError("missing the agent: --agent <profile>, -- <command> [args…], or --cmd \"<words>\"");
+  if (script !== undefined) {
+    if (script.trim() === "") throw new UsageError("--shell is empty");
+    cmd = ["/bin/sh", "-c", script];
+  }
+  if (cmd === undefined && agent === undefined) throw new UsageError(`missing the agent: ${WAYS}`);
   const parent = str(v.parent);
   const role = str(v.role);
   const params: Record<string, unknown> = {
