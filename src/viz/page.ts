@@ -88,18 +88,18 @@ h3 { font-size: .85rem; margin: .8rem 0 .3rem; }
 .workspace { flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-size: .85rem; }
 #conn { font-size: .8rem; padding: .1rem .5rem; border-radius: 1rem; background: #fde8e8; color: #9b1c1c; }
 #conn[data-connected="true"] { background: #e3f2e1; color: var(--live); }
-main { display: grid; grid-template-columns: minmax(0, 1fr) 340px; height: calc(100vh - 46px); }
+main { display: grid; grid-template-columns: minmax(0, 1fr) 380px; height: calc(100vh - 46px); }
 #chart { overflow: auto; padding: .5rem; }
 #chart svg { width: 100%; height: auto; max-height: calc(100vh - 64px); }
 aside { border-left: 1px solid var(--line); padding: .8rem; overflow: auto; }
 .panel-head { display: flex; justify-content: space-between; align-items: baseline; }
 ul.tree, ul.tree ul { list-style: none; margin: 0; padding-left: 1rem; }
 ul.tree { padding-left: 0; }
-li.builder > .row { display: flex; gap: .5rem; align-items: baseline; padding: .15rem .3rem; border-radius: 4px; cursor: pointer; }
+li.builder > .row { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; padding: .15rem .3rem; border-radius: 4px; cursor: pointer; }
 li.builder > .row:hover { background: #f4f6fa; }
 li.builder.selected > .row { background: #fff4e0; outline: 1px solid var(--sel); }
-li.builder .name { font-weight: 600; background: none; border: 0; padding: 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer; }
-li.builder .state { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .8rem; padding: 0 .35rem; border-radius: 3px; background: #eceff4; }
+li.builder .name { white-space: nowrap; font-weight: 600; background: none; border: 0; padding: 0; font: inherit; font-weight: 600; color: inherit; cursor: pointer; }
+li.builder .state { white-space: nowrap; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .8rem; padding: 0 .35rem; border-radius: 3px; background: #eceff4; }
 li.builder[data-top="working"] .state { background: #e3f2e1; color: var(--live); }
 li.builder[data-top="booting"] .state { background: #e6effc; color: #1e4e8c; }
 li.builder[data-top="completed"] .state { background: #eceff4; color: #4c566a; }
@@ -109,8 +109,10 @@ li.builder .meta { font-size: .75rem; color: var(--dim); }
 dl { display: grid; grid-template-columns: auto 1fr; gap: .1rem .6rem; margin: 0; font-size: .8rem; }
 dt { color: var(--dim); }
 dd { margin: 0; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; font-size: .75rem; }
-th, td { text-align: left; padding: .15rem .3rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+table { border-collapse: collapse; width: 100%; font-size: .75rem; table-layout: fixed; }
+th, td { text-align: left; padding: .15rem .3rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+th:nth-child(1) { width: 29%; } th:nth-child(2) { width: 27%; }
+#details { margin-top: 1rem; padding-top: .6rem; border-top: 1px solid var(--line); }
 td.mono { font-family: ui-monospace, Menlo, Consolas, monospace; }
 #chart g.node.occupied path, #chart g.node.occupied polygon { fill: #e3f2e1; stroke: var(--live); stroke-width: 2px; }
 #chart g.cluster.occupied path, #chart g.cluster.occupied polygon { stroke: var(--live); stroke-width: 2px; }
