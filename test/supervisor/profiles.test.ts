@@ -35,7 +35,14 @@ describe("agent profiles", () => {
     expect(h.output("p")).toContain("ENV TROUPE_TASK=TASK-TEXT");
     expect(h.output("p")).toContain("ENV FAKE_MODE=from-profile");
     signalProcessTree(st.pid!, "SIGKILL");
-    await waitFor(async () => (await h!.supervisor.get("p")).restarts === 1 && (await h!.supervisor.get("p")).state === "working", "restarted");
+    await waitFor(
+      async () => {
+        const now = await h!.supervisor.get("p");
+        if (now.restarts === 1 && now.state === "working") return true;
+        throw new Error(`p is ${now.state}.${now.substate} after ${now.restarts} restarts (reason ${now.reason}); transitions ${JSON.stringify(h!.transitions("p"))}`);
+      },
+      "restarted",
+    );
     await h.waitForOutput("p", /^RESUMED\r?$/m);
     expect(await h.supervisor.get("p")).toMatchObject({ agent: "fake", restarts: 1 });
   });
