@@ -4,6 +4,7 @@ import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { connectPtyHost, launchPtyHost, type HostStarted, type PtyHostClient, type PtyHostSpec } from "../../src/actors/index.js";
+import { awaitExec } from "../../src/actors/pty-host/agent.js";
 import { isTroupeError } from "../../src/shared/errors.js";
 import { isProcessAlive, processStartTime } from "../../src/shared/proc.js";
 import { FAKE_AGENT, LAUNCH_HOST, Transcript, agentEnv, cleanup, git, makeRepo, processesIn, tempDir, waitFor } from "./helpers.js";
@@ -112,6 +113,25 @@ describe("pty host", () => {
     await waitFor(() => existsSync(spec.transcriptPath) && /ECHO:and from b/.test(readFileSync(spec.transcriptPath, "utf8")), "the transcript");
     expect(readFileSync(spec.transcriptPath, "utf8")).toMatch(/INFO .*ECHO:hello from a/s);
     expect((await a.status()).clients).toBe(2);
+  });
+
+  it("reports the agent started only once it runs its own program (its command line in /proc)", async () => {
+    const spec = specFor(["--hang"]);
+    const started = await launch(spec);
+    expect(readFileSync(`/proc/${started.pid}/cmdline`, "latin1").split("\0").filter(Boolean)).toEqual(spec.cmd);
+  });
+
+  it("waits for a forked process to exec (awaitExec), however long it takes", async () => {
+    // A stand-in for node-pty's fork: a shell that execs its real program only after a while.
+    const child = spawn("sh", ["-c", "sleep 0.3; exec sleep 100"], { stdio: "ignore" });
+    try {
+      await new Promise((up) => child.once("spawn", up));
+      const forkedFrom = readFileSync(`/proc/${child.pid}/cmdline`, "latin1");
+      await awaitExec(child.pid!, forkedFrom);
+      expect(readFileSync(`/proc/${child.pid}/cmdline`, "latin1")).toBe("sleep\0" + "100\0");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("replays the scrollback (bounded) to a client that connects late", async () => {

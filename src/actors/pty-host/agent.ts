@@ -4,16 +4,18 @@
  * or on plain pipes.
  */
 import type { ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import type { PtyErrorInfo, PtyHostSpec } from "./protocol.js";
 import { HostFailure } from "./failure.js";
 import { hostLog } from "./host-log.js";
-import { errorText, signalName } from "./host-io.js";
+import { delay, errorText, signalName } from "./host-io.js";
 
 /** After the agent exited on pipes, how long to wait for its output streams to drain. */
 const DRAIN_TIMEOUT_MS = 1_000;
+/** How long a forked agent may take to exec its program before the host stops waiting. */
+const EXEC_TIMEOUT_MS = 2_000;
 
 export interface Agent {
   readonly pid: number;
@@ -93,6 +95,55 @@ export function spawnOnPty(ptyModule: PtyModule, file: string, spec: PtyHostSpec
     // node-pty emits onExit only after its read side closed.
     drained: () => Promise.resolve(),
   };
+}
+
+/**
+ * node-pty returns as soon as it forked: until the child's execve, /proc shows
+ * this host's own command line and environment under the agent's pid (seen
+ * under load: an agent missing from the process table right after `working`).
+ * Waiting for the exec, a few milliseconds at most, makes "the agent runs" true
+ * when the host reports it, for anyone who looks (doctor, ps, tests).
+ * (child_process.spawn needs no wait: libuv returns only after the exec.)
+ */
+export async function awaitExec(pid: number, forkedFrom: string | null = ownCommandLine()): Promise<void> {
+  if (forkedFrom === null) return; // no /proc: nothing to look at, nothing to wait for
+  const deadline = Date.now() + EXEC_TIMEOUT_MS;
+  // The exec usually lands within a millisecond: look again at once a few times
+  // (a timer would add a millisecond or more), then every millisecond.
+  for (let looks = 0; ; looks++) {
+    let theirs: string;
+    try {
+      theirs = readFileSync(`/proc/${pid}/cmdline`, "latin1");
+    } catch {
+      return; // already gone: its exit is reported as usual
+    }
+    // Empty while the exec swaps the program in, and for a zombie (exited before its exec).
+    if (theirs === "" && isZombie(pid)) return;
+    if (theirs !== "" && theirs !== forkedFrom) return;
+    if (Date.now() >= deadline) {
+      hostLog("warn", "the agent has not exec'd its program yet; reporting it started anyway", { pid, waitedMs: EXEC_TIMEOUT_MS });
+      return;
+    }
+    await (looks < 50 ? new Promise((next) => setImmediate(next)) : delay(1));
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // "pid (comm) S …": the state follows the last ")" (comm may hold parentheses)
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return /^\s*[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 1));
+  } catch {
+    return true; // gone
+  }
+}
+
+function ownCommandLine(): string | null {
+  try {
+    return readFileSync("/proc/self/cmdline", "latin1");
+  } catch {
+    return null;
+  }
 }
 
 export async function spawnOnPipes(file: string, spec: PtyHostSpec, events: AgentEvents): Promise<Agent> {

@@ -17,7 +17,7 @@ import { dirname } from "node:path";
 import { processStartTime } from "../../shared/proc.js";
 import { DEFAULT_COLLECT_TIMEOUT_MS, DEFAULT_SCROLLBACK_BYTES, LineDecoder, PROTOCOL_VERSION, encodeFrame, parseFrame, type ExitStatus, type HostFrame, type HostIdentity, type HostStatus, type PtyErrorInfo, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 import { ScrollbackRing } from "./ring.js";
-import { loadPty, resolveCommand, spawnOnPipes, spawnOnPty, type Agent, type AgentEvents, type PtyModule } from "./agent.js";
+import { awaitExec, loadPty, resolveCommand, spawnOnPipes, spawnOnPty, type Agent, type AgentEvents, type PtyModule } from "./agent.js";
 import { HostFailure } from "./failure.js";
 import { assertSocketFree, delay, errorText, isDimension, normalizeSignal, readSpecText, sendReady, validateSpec, writeExitStatus } from "./host-io.js";
 import { configureHostLog, hostLog } from "./host-log.js";
@@ -97,6 +97,7 @@ class PtyHost {
       exit: (code, signal) => void this.onAgentExit(code, signal),
     };
     this.agent = ptyModule ? spawnOnPty(ptyModule, file, spec, { cols: this.cols, rows: this.rows }, events) : await spawnOnPipes(file, spec, events);
+    if (this.agent.pty) await awaitExec(this.agent.pid);
     this.agentStart = processStartTime(this.agent.pid);
     configureHostLog({ context: { agentPid: this.agent.pid } });
     hostLog("info", "agent started", { cmd: spec.cmd, cwd: spec.cwd, pty: this.agent.pty, agentStartTime: this.agentStart });
