@@ -7,32 +7,14 @@
  * Runs the built binary (bin/troupe.js → dist/); `npm run bench` builds first.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { DaemonClient } from "../src/cli/client.js";
-import { isProcessAlive, signalProcessTree } from "../src/shared/proc.js";
-import { cleanupWorkspace } from "../test/helpers/workspace.js";
-import { makeBenchRepo, median, quantile } from "./common.js";
+import { BIN, median, quantile, withBenchDaemon } from "./common.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = join(ROOT, "bin", "troupe.js");
 const BUILDERS = Number(process.env.TROUPE_BENCH_CLI_BUILDERS ?? 50);
 const RUNS = Number(process.env.TROUPE_BENCH_CLI_RUNS ?? 20);
 
 export async function run(): Promise<void> {
   console.log("\n## CLI (issue 6)");
-  const repo = makeBenchRepo("troupe-bench-cli-");
-  const env = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith("TROUPE_") && key !== "TROUPE_LOG_LEVEL") delete env[key];
-  env.TROUPE_LOG_LEVEL ??= "warn";
-  let daemonPid: number | null = null;
-  let client: DaemonClient | null = null;
-  try {
-    const started = JSON.parse(execFileSync(process.execPath, [BIN, "daemon", "start", "--json"], { cwd: repo, env, encoding: "utf8" })) as { pid: number; socket: string };
-    daemonPid = started.pid;
-    client = await DaemonClient.connect(started.socket);
-    await client.handshake();
-    const c = client;
+  await withBenchDaemon("troupe-bench-cli-", async ({ repo, env, client: c }) => {
     for (let i = 0; i < BUILDERS; i++) await c.call("spawn", { name: `idle-${i}`, cmd: ["sleep", "100000"], restart: "temporary" });
     const count = (JSON.parse(execFileSync(process.execPath, [BIN, "status", "--json"], { cwd: repo, env, encoding: "utf8" })) as unknown[]).length;
     if (count !== BUILDERS) throw new Error(`expected ${BUILDERS} builders, status shows ${count}`);
@@ -63,14 +45,7 @@ export async function run(): Promise<void> {
     console.log(`(p90: status ${p90(status).toFixed(1)} ms, node -e 0 ${p90(floor).toFixed(1)} ms)`);
 
     for (let i = 0; i < BUILDERS; i++) await c.call("destroy", { name: `idle-${i}`, force: true }).catch(() => undefined);
-  } finally {
-    client?.close();
-    if (daemonPid !== null) {
-      spawnSync(process.execPath, [BIN, "daemon", "stop"], { cwd: repo, env, stdio: "ignore" });
-      if (isProcessAlive(daemonPid)) signalProcessTree(daemonPid, "SIGKILL");
-    }
-    cleanupWorkspace(repo); // anything a failed run left (agents, pty hosts), then the repository
-  }
+  });
 }
 
 function p90(values: number[]): number {

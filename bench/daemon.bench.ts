@@ -11,17 +11,12 @@
  * RSS is VmRSS from /proc/<pid>/status (Linux); RssAnon, the process's own
  * memory without the shared node binary, is printed beside it.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { DaemonClient } from "../src/cli/client.js";
-import { isProcessAlive, signalProcessTree } from "../src/shared/proc.js";
-import { cleanupWorkspace, waitFor } from "../test/helpers/workspace.js";
-import { makeBenchRepo, median } from "./common.js";
+import { join } from "node:path";
+import { waitFor } from "../test/helpers/workspace.js";
+import { median, withBenchDaemon } from "./common.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = join(ROOT, "bin", "troupe.js");
 const BUILDERS = Number(process.env.TROUPE_BENCH_DAEMON_BUILDERS ?? 100);
 const DESTROYS = Number(process.env.TROUPE_BENCH_DESTROYS ?? 10);
 
@@ -60,18 +55,7 @@ async function bareNodeMemory(): Promise<Memory> {
 
 export async function run(): Promise<void> {
   console.log("\n## Daemon: memory and destroy (issues 3 and 6)");
-  const repo = makeBenchRepo("troupe-bench-daemon-");
-  const env = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith("TROUPE_") && key !== "TROUPE_LOG_LEVEL") delete env[key];
-  env.TROUPE_LOG_LEVEL ??= "warn";
-  let daemonPid: number | null = null;
-  let client: DaemonClient | null = null;
-  try {
-    const started = JSON.parse(execFileSync(process.execPath, [BIN, "daemon", "start", "--json"], { cwd: repo, env, encoding: "utf8" })) as { pid: number; socket: string };
-    daemonPid = started.pid;
-    client = await DaemonClient.connect(started.socket);
-    await client.handshake();
-    const c = client;
+  await withBenchDaemon("troupe-bench-daemon-", async ({ repo, pid: daemonPid, client: c }) => {
     const bare = await bareNodeMemory();
 
     await c.call("spawn", { name: "one", cmd: ["sleep", "100000"], restart: "temporary" });
@@ -107,14 +91,7 @@ export async function run(): Promise<void> {
 
     for (let i = DESTROYS + 1; i < BUILDERS; i++) await c.call("destroy", { name: `idle-${i}`, force: true }).catch(() => undefined);
     await c.call("destroy", { name: "one", force: true }).catch(() => undefined);
-  } finally {
-    client?.close();
-    if (daemonPid !== null) {
-      spawnSync(process.execPath, [BIN, "daemon", "stop"], { cwd: repo, env, stdio: "ignore" });
-      if (isProcessAlive(daemonPid)) signalProcessTree(daemonPid, "SIGKILL");
-    }
-    cleanupWorkspace(repo);
-  }
+  });
 }
 
 /** The floor of a destroy: the same git work and ending one process, nothing recorded. */
