@@ -6,7 +6,7 @@ import { builderMachineDefinition } from "../machines/builder.js";
 import { TroupeError } from "../shared/errors.js";
 import type { Supervisor } from "../supervisor/index.js";
 import type { BuilderStatus, SupervisorEvent } from "../supervisor/types.js";
-import { CHART_MACHINES, EVENT_NOTIFICATION, NAME_PATTERN, PROTOCOL_VERSION, RpcCode, protocolMismatchMessage, type AttachInfo, type ChartDefinition, type DaemonStatusResult, type HelloResult, type LogsInfo } from "./protocol.js";
+import { CHART_MACHINES, EVENT_NOTIFICATION, EVENT_TYPES, NAME_PATTERN, PROTOCOL_VERSION, RpcCode, protocolMismatchMessage, type AttachInfo, type ChartDefinition, type DaemonStatusResult, type HelloResult, type LogsInfo } from "./protocol.js";
 import { RpcFailure, invalidParams, type Connection, type MethodSpec } from "./server.js";
 
 export interface DaemonContext {
@@ -71,6 +71,15 @@ function strArray(maxItems: number, maxItemBytes: number): Check {
       if (typeof item !== "string" || Buffer.byteLength(item) > maxItemBytes) throw invalidParams(`every ${field} entry must be a string of at most ${maxItemBytes} bytes`, { field });
     }
     return [...value];
+  };
+}
+
+function choiceArray(values: readonly string[]): Check {
+  return (value, field) => {
+    if (!Array.isArray(value) || value.length === 0 || value.some((item) => typeof item !== "string" || !values.includes(item))) {
+      throw invalidParams(`${field} must be a non-empty array of ${values.join(", ")}`, { field });
+    }
+    return [...new Set(value as string[])];
   };
 }
 
@@ -275,10 +284,12 @@ export function daemonMethods(ctx: DaemonContext): Map<string, MethodSpec> {
       run: (): ChartDefinition => builderMachineDefinition(),
     },
     subscribe: {
-      params: params({ names: optional(strArray(1024, 64)) }),
+      params: params({ names: optional(strArray(1024, 64)), types: optional(choiceArray(EVENT_TYPES)) }),
       run: (p, connection) => {
         const names = p.names ? new Set(p.names as string[]) : null;
+        const types = p.types ? new Set(p.types as string[]) : null;
         const unsubscribe = sup.subscribe((event: SupervisorEvent) => {
+          if (types && !types.has(event.type)) return;
           if (names && !concerns(event, names)) return;
           connection.send({ jsonrpc: "2.0", method: EVENT_NOTIFICATION, params: { event } });
         });

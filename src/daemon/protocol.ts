@@ -20,7 +20,7 @@
  *   doctor { fix? } | adopt {} | gc {} → the supervisor's report
  *   logs.path { name }                 → LogsInfo
  *   attach.info { name }               → AttachInfo
- *   subscribe { names? }               → { subscribed }, then `event` notifications
+ *   subscribe { names?, types? }       → { subscribed }, then `event` notifications (of those builders, of those EVENT_TYPES)
  *   chart.definition { machine? }      → ChartDefinition of a statechart (CHART_MACHINES; default "builder")
  * `auth` is `{ token }`: an agent's TROUPE_TOKEN; without it the caller is the operator.
  *
@@ -82,6 +82,9 @@ export interface RpcResponse {
 
 /** The daemon writes a line with this prefix to its stderr (the daemon log) when it cannot start. */
 export const START_FAILURE_PREFIX = "troupe daemon: ";
+
+/** The kinds of event a `subscribe` may ask for (all of them by default). */
+export const EVENT_TYPES = ["transition", "output", "notice", "mail"] as const;
 
 /** A notification the daemon pushes to a `subscribe`d connection: `{ method: "event", params: { event } }`. */
 export const EVENT_NOTIFICATION = "event";

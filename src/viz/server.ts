@@ -119,7 +119,7 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
     conn.onEvent((event) => {
       if (conn !== connection) return;
       const e = event as { type?: string };
-      if (e?.type !== "transition") return; // output and mail are not drawn
+      if (e?.type !== "transition") return;
       broadcast("transition", event);
       void refresh();
     });
@@ -132,7 +132,8 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
       scheduleReconnect();
     });
     // Subscribe before reading the status, so no transition falls between the two.
-    await conn.call("subscribe", {});
+    // Transitions only: a chatty agent's output never reaches this process.
+    await conn.call("subscribe", { types: ["transition"] });
     state.connected = true;
     await refresh();
   };

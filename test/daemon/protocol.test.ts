@@ -202,6 +202,23 @@ describe("subscribe", () => {
   });
 });
 
+describe("subscribe with filters", () => {
+  it("types: only the kinds asked for (a chatty agent's output stays out); a bad type is refused", async () => {
+    const connection = await helloed();
+    const bad = await connection.request("subscribe", { types: ["transition", "gossip"] }, "bad");
+    expect(bad.error).toMatchObject({ code: -32602, message: expect.stringContaining("types must be a non-empty array of transition, output, notice, mail") });
+    expect((await connection.request("subscribe", { types: ["transition"] }, "s")).result).toEqual({ subscribed: true });
+    await ws.ok(["spawn", "chatty", "--", node, agent("cli-echo.mjs")]);
+    await waitFor(async () => (await ws.ok<string>(["logs", "chatty"])).length > 0, "chatty's first output");
+    await ws.ok(["stop", "chatty"]);
+    const events = () => connection.messages.filter((m) => (m as { method?: string }).method === "event").map((m) => (m as { params: { event: { type: string; name: string; to?: string } } }).params.event);
+    await waitFor(() => events().some((e) => e.name === "chatty" && e.to === "completed"), "chatty's stop seen");
+    expect(new Set(events().map((e) => e.type))).toEqual(new Set(["transition"]));
+    connection.close();
+    await ws.ok(["destroy", "chatty", "--force"]);
+  });
+});
+
 describe("one daemon per workspace", () => {
   it("a second daemon on the same workspace refuses with the owner's pid and exits 1", async () => {
     const before = await snapshot();
