@@ -275,11 +275,18 @@ export class BuilderRuntime {
     });
   }
 
+  /** Stops listening to the host's connection and closes it. */
   private detachHost(): PtyHostClient | null {
+    const client = this.releaseHost();
+    client?.close();
+    return client;
+  }
+
+  /** Stops listening to the host's connection, left open for a last request (stop, collect). */
+  private releaseHost(): PtyHostClient | null {
     const client = this.host;
     this.hostGeneration++;
     this.host = null;
-    client?.close();
     return client;
   }
 
@@ -312,12 +319,15 @@ export class BuilderRuntime {
   private async handleExit(status: ExitStatus, client: PtyHostClient): Promise<void> {
     if (client !== this.host) return; // an exit we caused (stop, destroy) is handled by its caller
     if (this.life.state !== "working") return;
-    this.detachHost();
+    // Collect before closing: a host whose exit status nobody collects lingers,
+    // holding its memory, until its collect timeout.
+    this.releaseHost();
     try {
       await client.collect();
     } catch {
       // the host may already be gone; its exit status file still tells
     }
+    client.close();
     await this.exitTransition(status);
   }
 
@@ -392,7 +402,8 @@ export class BuilderRuntime {
    * recorded pid (checked against its start time) when it does not.
    */
   async terminateAgent(): Promise<ExitStatus | null> {
-    const client = this.detachHost() ?? (await this.tryAdoptHost());
+    // Released, not closed: the host is asked to stop the agent, then collected.
+    const client = this.releaseHost() ?? (await this.tryAdoptHost());
     let status: ExitStatus | null = null;
     if (client) {
       try {

@@ -1,14 +1,30 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Supervisor } from "../../src/supervisor/supervisor.js";
 import { agentProcesses } from "../../src/supervisor/world.js";
 import { descendantPids, isProcessAlive } from "../../src/shared/proc.js";
 import { git, processesOfWorkspace } from "./workspace.js";
 
+/** Whether the process holds open a builder's log or transcript (an idle spare holds only the spare log). */
+function opensBuilderFiles(pid: number, repo: string): boolean {
+  const logs = join(repo, ".troupe", "logs");
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target.startsWith(`${logs}/`) && !target.endsWith("/pty-host-spare.log")) return true;
+  }
+  return false;
+}
+
 /**
  * pty host processes of a workspace, from the process table (their argv
  * names a path in it). An idle spare host (booted ahead of need, no agent
- * yet) serves no builder and is left out unless `spares`.
+ * yet) serves no builder and is left out unless `spares`; a host that started
+ * from a spare and whose agent has exited is not idle, and is counted.
  */
 export function hostProcesses(repo: string, options: { spares?: boolean } = {}): number[] {
   const found: number[] = [];
@@ -19,7 +35,8 @@ export function hostProcesses(repo: string, options: { spares?: boolean } = {}):
       if (!argv.some((arg) => arg.endsWith("pty-host/main.js")) || !argv.some((arg) => arg.startsWith(join(repo, ".troupe")))) continue;
       const pid = Number(entry);
       if (!isProcessAlive(pid)) continue;
-      const idleSpare = argv.includes("--spare-for") && descendantPids(pid).length === 0;
+      // A spare that took work keeps its argv: it is told apart by what it opened (its builder's logs).
+      const idleSpare = argv.includes("--spare-for") && descendantPids(pid).length === 0 && !opensBuilderFiles(pid, repo);
       if (idleSpare === Boolean(options.spares)) found.push(pid);
     } catch {
       // gone

@@ -1,6 +1,7 @@
 import { realpathSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { isProcessAlive, signalProcessTree } from "../../src/shared/proc.js";
+import { hostProcesses } from "../helpers/invariants.js";
 import { FAST, Harness, agent } from "../helpers/supervisor.js";
 import { waitFor } from "../helpers/workspace.js";
 
@@ -54,6 +55,17 @@ describe("restart policy", () => {
     expect(st).toMatchObject({ restarts: 0, reason: "crashed" });
     expect(h.transitions("once")).not.toContain("booting.backoff");
     expect(h.notices("once", "worker_died")).toHaveLength(1);
+  });
+
+  it("a dead agent's pty host is collected and exits: no host lingers beside a zombie", async () => {
+    h = await Harness.start(FAST); // FAST keeps an uncollected host for 60 s: longer than this test waits
+    const st = await h.supervisor.spawn({ name: "gone", cmd: agent("--hang"), restart: "temporary" });
+    const hosts = hostProcesses(h.repo);
+    expect(hosts).toHaveLength(1);
+    signalProcessTree(st.pid!, "SIGKILL");
+    await h.waitForState("gone", "zombie");
+    await waitFor(() => !isProcessAlive(hosts[0]!), "the host to exit once its exit status was collected");
+    expect(hostProcesses(h.repo)).toEqual([]);
   });
 
   it("restarts outside the intensity period do not count", async () => {
