@@ -45,7 +45,15 @@ export interface PtyModule {
   };
 }
 
+let loadedPty: { module: PtyModule } | { error: PtyErrorInfo } | null = null;
+
+/** node-pty, loaded once (a spare host loads it while it waits for work). */
 export function loadPty(): { module: PtyModule } | { error: PtyErrorInfo } {
+  loadedPty ??= requirePty();
+  return loadedPty;
+}
+
+function requirePty(): { module: PtyModule } | { error: PtyErrorInfo } {
   const configured = process.env.TROUPE_PTY_MODULE;
   const name = configured && configured.trim() !== "" ? configured : "@lydell/node-pty";
   const target = name.startsWith(".") ? resolvePath(name) : name;

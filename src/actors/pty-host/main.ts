@@ -411,6 +411,8 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (error) => hostLog("error", "uncaught exception", { err: errorText(error), stack: error.stack }));
   process.on("unhandledRejection", (error) => hostLog("error", "unhandled rejection", { err: errorText(error) }));
   try {
+    // A spare loads node-pty (a few ms) before it waits, not after its work arrived.
+    if (process.argv.includes("--spare-for")) loadPty();
     const text = readSpecText();
     // A spare host (booted ahead of need) whose owner went away before giving it work.
     if (text === "" && process.argv.includes("--spare-for")) process.exit(0);
