@@ -13,8 +13,6 @@
  *   GET /events                 Server-Sent Events: `state` (builders + daemon link), `transition`
  *   GET /api/builders           status { all: true }
  *   GET /api/history?name=      the builder's transitions
- *   GET /api/definition         the chart's JSON definition
- *   GET /chart.svg              the chart alone
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -206,10 +204,6 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
         );
         return send(res, 200, "text/html; charset=utf-8", html, req.method === "HEAD");
       }
-      case "/chart.svg":
-        return send(res, 200, "image/svg+xml; charset=utf-8", svg, req.method === "HEAD");
-      case "/api/definition":
-        return sendJson(res, 200, definition);
       case "/api/builders":
         return sendJson(res, 200, state);
       case "/api/history": {
