@@ -56,7 +56,8 @@ export async function run(): Promise<void> {
     const project = join(base, "troupe");
     mkdirSync(project);
     // what a fresh clone holds (the install's `prepare` builds dist/ from src/)
-    execFileSync("sh", ["-c", `git -C '${ROOT}' archive --format=tar HEAD | tar -x -C '${project}'`]);
+    const tree = execFileSync("git", ["-C", ROOT, "archive", "--format=tar", "HEAD"], { maxBuffer: 256 * 2 ** 20 });
+    execFileSync("tar", ["-x", "-C", project], { input: tree });
     const install = timedNpm(["ci", "--no-audit", "--no-fund"], project, bin);
     const packages = readdirSync(join(project, "node_modules")).length;
     // the one native module troupe has arrives prebuilt: no build/ directory was made
