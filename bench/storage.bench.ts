@@ -204,7 +204,7 @@ function actor(n: number): ActorRow {
     hostStartTime: 123_400 + n,
     restarts: 0,
     restartTimes: [],
-    spec: { command: ["claude", "--dangerously-skip-permissions"], profile: "claude", restart: "transient", env: { TROUPE_NAME: `builder-${n}` } },
+    spec: { agent: "claude", cmd: ["claude", "--dangerously-skip-permissions"], restart: "transient", pty: "auto", env: { TROUPE_NAME: `builder-${n}` }, policy: {} },
     intent: null,
     createdAt: 1_700_000_000_000 + n,
     updatedAt: 1_700_000_000_000 + n,

@@ -4,10 +4,10 @@
  * the in-memory database, and writes that resolve only once they are durable.
  */
 
-/** The top-level life states of a builder (DESIGN §3). */
-export type LifeState = "booting" | "working" | "completed" | "zombie" | "destroying" | "destroyed";
+import type { BuilderSpec, MailMessage } from "../shared/contract.js";
+import type { LifeState } from "../shared/vocabulary.js";
 
-export type Priority = "low" | "normal" | "high" | "urgent";
+export type { LifeState, Priority } from "../shared/vocabulary.js";
 
 /** One incarnation of a builder. A destroyed row stays forever as a tombstone (until `gc`). */
 export interface ActorRow {
@@ -40,8 +40,8 @@ export interface ActorRow {
   restarts: number;
   /** Epoch ms of each restart inside the current intensity window and before. */
   restartTimes: number[];
-  /** The spawn request as given (command, agent profile, restart type, env, …). */
-  spec: Record<string, unknown>;
+  /** The validated spawn request (command, agent profile, restart type, env, policy, …). */
+  spec: BuilderSpec;
   /**
    * Write-ahead intent of an operation in progress (spawn, restart, stop, destroy)
    * and the last step it completed; null when nothing is in flight.
@@ -64,29 +64,8 @@ export interface HistoryRow {
   at: number;
 }
 
-/** One message (DESIGN §8). */
-export interface MailRow {
-  id: string;
-  /** Address of the sender: a builder name or "operator". */
-  from: string;
-  /** Incarnation id of the sending builder; null for the operator. */
-  fromId: string | null;
-  /** Address of the recipient as resolved: a builder name or "operator". */
-  to: string;
-  /** Incarnation id of the recipient builder; null for the operator. */
-  toId: string | null;
-  /** The address the sender wrote, when it differs from `to` (e.g. "parent", "@all"). */
-  requestedTo: string | null;
-  type: string;
-  subject: string | null;
-  body: string;
-  priority: Priority;
-  threadId: string;
-  payload: unknown;
-  createdAt: number;
-  deliveredAt: number | null;
-  readAt: number | null;
-}
+/** One message (DESIGN §8), as stored and as every caller sees it. */
+export type MailRow = MailMessage;
 
 export interface MailQuery {
   toId?: string | null;

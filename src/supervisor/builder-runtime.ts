@@ -217,7 +217,7 @@ export class BuilderRuntime {
       this.row = { ...this.row, hostPid: started.hostPid, hostStartTime: started.hostStartTime, pid: started.pid, pidStartTime: started.pidStartTime };
       client = await connectPtyHost(socketPath, { timeoutMs: this.sup.timings.hostStartTimeoutMs });
       if (started.ptyError) this.log.warn({ ptyError: started.ptyError }, "node-pty unavailable: running on pipes");
-      (this.row.spec as Record<string, unknown>).ptyError = started.ptyError?.message ?? null;
+      this.row = { ...this.row, spec: { ...this.row.spec, ptyError: started.ptyError?.message ?? null } };
     } catch (error) {
       this.log.warn({ err: error }, "agent start failed");
       if (options.firstStart) throw error;

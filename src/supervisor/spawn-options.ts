@@ -1,19 +1,8 @@
 import { TroupeError } from "../shared/errors.js";
-import type { PolicyOptions, PtyMode, RestartType, SpawnOptions, Strategy } from "./types.js";
+import type { BuilderSpec } from "../shared/contract.js";
+import type { PtyMode, RestartType, SpawnOptions, Strategy } from "./types.js";
 
-/** The validated, JSON-safe part of a spawn request that is stored as the builder's spec. */
-export interface BuilderSpec {
-  [key: string]: unknown;
-  agent: string;
-  cmd: string[];
-  task?: string;
-  restart: RestartType;
-  pty: PtyMode;
-  base?: string;
-  env: Record<string, string>;
-  strategy?: Strategy;
-  policy: PolicyOptions;
-}
+export type { BuilderSpec };
 
 const RESTART_TYPES: readonly RestartType[] = ["permanent", "transient", "temporary"];
 const PTY_MODES: readonly PtyMode[] = ["auto", "on", "off"];

@@ -15,7 +15,7 @@ import { adoptOrphans, collectTombstones, runDoctor, type DoctorReport, type Mai
 import { validateBuilderName, validateRole } from "./names.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
 import { reconcileBuilder } from "./reconcile.js";
-import { validateSpawnOptions } from "./spawn-options.js";
+import { validateSpawnOptions, type BuilderSpec } from "./spawn-options.js";
 import { contextOf, statusOf } from "./status.js";
 import { applyStrategy } from "./strategy.js";
 import { assertNothingToLose, teardownBuilder } from "./teardown.js";
@@ -147,7 +147,7 @@ export class Supervisor {
     }
   }
 
-  private async spawnFresh(name: string, role: string | null, parent: BuilderRuntime | null, spec: Record<string, unknown> & { restart: ActorRow["spec"]["restart"] }): Promise<BuilderStatus> {
+  private async spawnFresh(name: string, role: string | null, parent: BuilderRuntime | null, spec: BuilderSpec): Promise<BuilderStatus> {
     const at = Date.now();
     const id = nanoid();
     const policy = { ...this.parts.policy, ...(spec.policy as PolicyOptions) };

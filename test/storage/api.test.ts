@@ -10,7 +10,7 @@ describe("typed API", () => {
     const dir = tempDir();
     const store = await open(dir);
     const a = actor("alice", { pty: false, ptySocket: "/run/a.sock", hostPid: 9, hostStartTime: 10, destroyedAt: null });
-    const b = actor("bob", { pty: null, snapshot: null, intent: null, restartTimes: [], spec: {}, role: null, substate: null });
+    const b = actor("bob", { pty: null, snapshot: null, intent: null, restartTimes: [], spec: { agent: "shell", cmd: [], restart: "temporary", pty: "off", env: {}, policy: {} }, role: null, substate: null });
     await store.write((tx) => {
       tx.insertActor(a);
       tx.insertActor(b);

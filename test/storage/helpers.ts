@@ -58,7 +58,7 @@ export function actor(name: string, overrides: Partial<ActorRow> = {}): ActorRow
     hostStartTime: null,
     restarts: 2,
     restartTimes: [1000, 2000],
-    spec: { command: ["claude", "--resume"], env: { A: "b" }, restart: "transient" },
+    spec: { agent: "shell", cmd: ["claude", "--resume"], env: { A: "b" }, restart: "transient", pty: "auto", policy: {} },
     intent: { op: "spawn", step: "worktree", at: 123 },
     createdAt: 1_000,
     updatedAt: 1_000,
