@@ -11,7 +11,7 @@ import type { SupervisorOptions, SupervisorTimings } from "./types.js";
 
 export { Supervisor } from "./supervisor.js";
 export { BUILTIN_PROFILES, type AgentProfile } from "./profiles.js";
-export { validateBuilderName } from "./names.js";
+export { validateBuilderName } from "../shared/spawn-request.js";
 export { workspaceLayout, type WorkspaceLayout } from "./layout.js";
 export type * from "./types.js";
 

@@ -4,7 +4,7 @@ import type { ActorRow, Store } from "../storage/types.js";
 import { BuilderRuntime, type RuntimeHost } from "./builder-runtime.js";
 import { diagnose, publicFinding, type DoctorDeps, type DoctorFinding } from "./doctor.js";
 import type { WorkspaceLayout } from "./layout.js";
-import { validateBuilderName } from "./names.js";
+import { validateBuilderName } from "../shared/spawn-request.js";
 import type { BuilderStatus } from "./types.js";
 import { agentProcesses, observeWorld } from "./world.js";
 

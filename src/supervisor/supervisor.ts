@@ -12,10 +12,10 @@ import { BuilderRuntime, type RuntimeHost } from "./builder-runtime.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { SupervisorMail } from "./mail.js";
 import { adoptOrphans, collectTombstones, runDoctor, type DoctorReport, type MaintenanceDeps } from "./maintenance.js";
-import { validateBuilderName, validateRole } from "./names.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
 import { reconcileBuilder } from "./reconcile.js";
-import { validateSpawnOptions, type BuilderSpec } from "./spawn-options.js";
+import { parseSpawnRequest, validateBuilderName } from "../shared/spawn-request.js";
+import type { BuilderSpec } from "../shared/contract.js";
 import { contextOf, statusOf } from "./status.js";
 import { applyStrategy } from "./strategy.js";
 import { assertNothingToLose, teardownBuilder } from "./teardown.js";
@@ -117,19 +117,17 @@ export class Supervisor {
 
   async spawn(options: SpawnOptions): Promise<BuilderStatus> {
     this.assertOpen();
-    const spec = validateSpawnOptions(options);
-    const name = validateBuilderName(options.name);
-    const role = validateRole(options.role);
+    const { name, role, parent: parentName, replace, spec } = parseSpawnRequest(options);
     const profile = resolveProfile(this.profiles, spec.agent);
     if (profile.command.length === 0 && spec.cmd.length === 0) {
       throw new TroupeError("INVALID_ARGUMENT", `Builder "${name}" needs a command: pass cmd (e.g. ["bash"]) or an agent profile (${Object.keys(this.profiles).filter((p) => p !== "shell").join(", ")}).`, { name });
     }
     const problems = policyProblems(resolvePolicy({ ...this.parts.policy, ...spec.policy }));
     if (problems.length > 0) throw new TroupeError("INVALID_ARGUMENT", `Unusable restart policy for "${name}": ${problems.join("; ")}.`, { name, problems });
-    const parent = options.parent === undefined ? null : this.liveRuntime(validateBuilderName(options.parent), "parent");
+    const parent = parentName === null ? null : this.liveRuntime(parentName, "parent");
     if (this.reserved.has(name)) throw new TroupeError("NAME_TAKEN", `A builder named "${name}" is being spawned right now; wait for it or pick another name.`, { name });
     const existing = this.runtimes.get(name);
-    if (existing && !options.replace) {
+    if (existing && !replace) {
       const st = existing.status();
       throw new TroupeError("NAME_TAKEN", `Builder "${name}" already exists (${st.state}${st.pid ? `, pid ${st.pid}` : ""}). Destroy it first, or spawn with replace to tear it down and start a new one.`, { name, state: st.state, pid: st.pid });
     }
