@@ -39,7 +39,11 @@ export {
   type RestartType,
 } from "./policy.js";
 
-/** Bumped whenever a persisted snapshot of an older version would not restore as the same state. */
+/**
+ * Bumped whenever a persisted snapshot of an older version would not restore
+ * as the same state. (`context.process` came later without a bump: a snapshot
+ * without it is given it from its row when restored, and restores the same.)
+ */
 export const BUILDER_MACHINE_VERSION = 1;
 
 export type LifeState = "booting" | "working" | "completed" | "zombie" | "destroying" | "destroyed";
@@ -54,6 +58,18 @@ export interface BuilderDeadlines {
   stallAt: number | null;
   /** working.*: no output until this time means the agent is killed and the builder is a zombie. */
   zombieAt: number | null;
+}
+
+/**
+ * The agent process and the pty host that owns it, as the host confirmed them
+ * (start times tell a live process from a reused pid). The row's process
+ * fields are this, projected; null whenever no agent of this builder can run.
+ */
+export interface AgentProcess {
+  pid: number;
+  pidStartTime: number | null;
+  hostPid: number | null;
+  hostStartTime: number | null;
 }
 
 export interface BuilderExit {
@@ -83,8 +99,15 @@ export interface BuilderContext {
   doneReported: boolean;
   worktree: string | null;
   branch: string | null;
-  /** The agent's pid as last reported by STARTED (kept after exit, for diagnostics and cleanup). */
+  /** The agent's pid as last reported by STARTED (kept after exit, for diagnostics). */
   pid: number | null;
+  /**
+   * The agent that may be running: set by STARTED, forgotten on entering any
+   * state in which the supervisor has made sure it is gone (booting, completed,
+   * zombie, destroying.removingWorktree). Kept through destroying.stopping,
+   * whose work is to end it.
+   */
+  process: AgentProcess | null;
   pty: boolean | null;
   /** The last start failure; cleared by a successful start or an explicit restart. */
   error: string | null;
@@ -110,7 +133,7 @@ export interface BuilderInput {
 
 export type BuilderEvent =
   | { type: "PROVISIONED"; at: number; worktree: string; branch: string }
-  | { type: "STARTED"; at: number; pid: number; pty: boolean }
+  | { type: "STARTED"; at: number; pid: number; pty: boolean; pidStartTime?: number | null; hostPid?: number | null; hostStartTime?: number | null }
   | { type: "START_FAILED"; at: number; error: string; jitter: number }
   | { type: "OUTPUT"; at: number }
   | { type: "STALL_CHECK"; at: number }
@@ -183,6 +206,7 @@ export const builderMachine = setup({
       assertEvent(event, "STARTED");
       return {
         pid: event.pid,
+        process: { pid: event.pid, pidStartTime: event.pidStartTime ?? null, hostPid: event.hostPid ?? null, hostStartTime: event.hostStartTime ?? null },
         pty: event.pty,
         startedAt: event.at,
         lastActivityAt: event.at,
@@ -222,6 +246,7 @@ export const builderMachine = setup({
     /** Enters a state that waits for nobody's clock: records why and disarms every deadline. */
     settle: assign((_, params: { reason: string }) => ({ reason: params.reason, deadlines: { ...NO_DEADLINES } })),
     markDone: assign({ doneReported: true }),
+    forgetProcess: assign({ process: null }),
     /** An explicit restart forgives the past: intensity and backoff start over. */
     resetForRestart: assign(({ context }) => ({
       restarts: context.restarts + 1,
@@ -261,6 +286,7 @@ export const builderMachine = setup({
     worktree: null,
     branch: null,
     pid: null,
+    process: null,
     pty: null,
     error: null,
     createdAt: input.at,
@@ -271,6 +297,8 @@ export const builderMachine = setup({
     booting: {
       description: "Getting a worktree and an agent process.",
       initial: "provisioning",
+      // Entered only once the previous agent (if any) is gone.
+      entry: "forgetProcess",
       on: {
         DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
       },
@@ -340,6 +368,7 @@ export const builderMachine = setup({
     },
     completed: {
       description: "Finished: worker_done, a clean exit, or stopped.",
+      entry: "forgetProcess",
       on: {
         RESTART: { target: "#builder.booting.starting", actions: "resetForRestart" },
         DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
@@ -347,6 +376,7 @@ export const builderMachine = setup({
     },
     zombie: {
       description: "Dead and not restarted automatically; context.reason says why.",
+      entry: "forgetProcess",
       on: {
         RESTART: { target: "#builder.booting.starting", actions: "resetForRestart" },
         DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
@@ -358,7 +388,7 @@ export const builderMachine = setup({
       initial: "stopping",
       states: {
         stopping: { on: { PROCESS_GONE: "removingWorktree" } },
-        removingWorktree: { on: { WORKTREE_REMOVED: "#builder.destroyed" } },
+        removingWorktree: { entry: "forgetProcess", on: { WORKTREE_REMOVED: "#builder.destroyed" } },
       },
     },
     destroyed: {

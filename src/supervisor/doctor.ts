@@ -1,44 +1,22 @@
 import { existsSync, rmSync } from "node:fs";
 import { connectPtyHost, deleteBranch, removeWorktree } from "../actors/index.js";
 import type { ActorRow, Store } from "../storage/types.js";
+import type { DoctorFinding, FindingKind } from "../shared/contract.js";
 import { isProcessAlive } from "../shared/proc.js";
-import type { BuilderRuntime } from "./builder-runtime.js";
+import type { BuilderRuntime } from "./builder/index.js";
 import { killTree } from "./process-control.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { observeWorld, type World } from "./world.js";
 
-export type FindingKind =
-  | "orphan-host" // a pty host serving a builder with no row
-  | "orphan-process" // an agent process with no live row (or a second agent of one)
-  | "orphan-worktree" // a worktree directory (or a registered worktree) no live row owns
-  | "orphan-branch" // a troupe/* branch no live row owns
-  | "stale-socket" // a socket file nobody answers on
-  | "stale-lock" // lock files of an owner that died while taking the lock
-  | "husk-host" // a host holding the exit status of an agent whose builder moved on
-  | "finished-with-live-host" // completed/zombie row whose agent still runs
-  | "lost-process" // working row whose host and agent are gone
-  | "missing-worktree" // live row whose worktree directory is gone
-  | "unfinished-teardown" // a destroying row
-  | "tombstone-leftover"; // something is left of a destroyed builder
-
-/** One mismatch between the store and the world, and what `fix` would do about it. */
-export interface DoctorFinding {
-  kind: FindingKind;
-  name: string | null;
-  id: string | null;
-  detail: string;
-  fix: string;
-}
+export type { DoctorFinding, FindingKind };
 
 export interface DoctorDeps {
   layout: WorkspaceLayout;
   store: Store;
   killTimeoutMs: number;
   runtimeById(id: string): BuilderRuntime | undefined;
-  /** Tears a builder down to its tombstone (inside its queue). */
-  destroyRuntime(runtime: BuilderRuntime): Promise<void>;
-  /** Finishes a teardown that was interrupted (inside its queue). */
-  finishTeardown(runtime: BuilderRuntime): Promise<void>;
+  /** Tears a builder down to its tombstone (an interrupted teardown is finished) and unregisters it. */
+  destroy(runtime: BuilderRuntime): Promise<void>;
 }
 
 type Repair = DoctorFinding & { apply(): Promise<void> };
@@ -78,7 +56,7 @@ export async function diagnose(deps: DoctorDeps): Promise<Repair[]> {
     else if (!identity.exit && (row.state === "completed" || row.state === "zombie")) {
       add(who, "finished-with-live-host", `"${row.name}" is ${row.state} but its agent pid ${identity.pid} still runs`, "stop the agent", async () => {
         const runtime = deps.runtimeById(row.id);
-        if (runtime) await runtime.run(() => runtime.terminateAgent().then(() => undefined));
+        if (runtime) await runtime.endStrayAgent();
         else await stopHost();
       });
     }
@@ -114,20 +92,20 @@ export async function diagnose(deps: DoctorDeps): Promise<Repair[]> {
   for (const row of live) {
     const runtime = deps.runtimeById(row.id);
     if (row.state === "destroying") {
-      add(row, "unfinished-teardown", `"${row.name}" is being destroyed (${row.substate})`, "finish the teardown", async () => runtime && deps.finishTeardown(runtime));
+      add(row, "unfinished-teardown", `"${row.name}" is being destroyed (${row.substate})`, "finish the teardown", async () => runtime && deps.destroy(runtime));
       continue;
     }
     if (row.state === "working") {
       const hosted = world.hosts.some((h) => h.identity?.builderId === row.id);
       if (!hosted && !(row.pid && isProcessAlive(row.pid, row.pidStartTime))) {
         add(row, "lost-process", `"${row.name}" is working but its agent and pty host are gone`, "treat it as an exit: apply its restart policy", async () => {
-          if (runtime) await runtime.run(() => runtime.resolveLostAgent());
+          if (runtime) await runtime.resolveLost();
         });
         continue;
       }
     }
     if (row.worktree && row.state !== "booting" && !existsSync(row.worktree)) {
-      add(row, "missing-worktree", `the worktree of "${row.name}" (${row.worktree}) is gone`, "destroy the builder (keep its tombstone)", async () => runtime && deps.destroyRuntime(runtime));
+      add(row, "missing-worktree", `the worktree of "${row.name}" (${row.worktree}) is gone`, "destroy the builder (keep its tombstone)", async () => runtime && deps.destroy(runtime));
     }
   }
   return found;

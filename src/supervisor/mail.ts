@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { Mailbox, PtyDelivery, TokenAuthority, noticeMessage, protocolEffects, type ActorInfo, type Directory, type ReplyRequest, type SendRequest, type Sender } from "../mailbox/index.js";
 import type { ActorRow, MailRow, Store } from "../storage/types.js";
-import type { BuilderRuntime } from "./builder-runtime.js";
+import type { BuilderRuntime } from "./builder/index.js";
 import type { AgentProfile } from "./profiles.js";
 import { fault } from "../shared/faults.js";
 

@@ -1,27 +1,22 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { HostIdentity } from "../actors/index.js";
 import type { ActorRow, Store } from "../storage/types.js";
-import { BuilderRuntime, type RuntimeHost } from "./builder-runtime.js";
-import { diagnose, publicFinding, type DoctorDeps, type DoctorFinding } from "./doctor.js";
+import type { AdoptReport, DoctorFinding, DoctorReport } from "../shared/contract.js";
+import { BuilderRuntime, type BuilderEnvironment } from "./builder/index.js";
+import { diagnose, publicFinding, type DoctorDeps } from "./doctor.js";
 import type { WorkspaceLayout } from "./layout.js";
 import { validateBuilderName } from "../shared/spawn-request.js";
-import type { BuilderStatus } from "./types.js";
 import { agentProcesses, observeWorld } from "./world.js";
 
 export interface MaintenanceDeps extends DoctorDeps {
   store: Store;
   layout: WorkspaceLayout;
-  runtimeHost: RuntimeHost;
+  builderEnv: BuilderEnvironment;
   runtimeByName(name: string): BuilderRuntime | undefined;
   register(runtime: BuilderRuntime): void;
 }
 
-export interface DoctorReport {
-  findings: DoctorFinding[];
-  /** With `fix`: what was repaired, and what a second look still finds (empty when all is well). */
-  fixed?: DoctorFinding[];
-  failed?: Array<DoctorFinding & { error: string }>;
-}
+export type { DoctorReport };
 
 /** `doctor`: every mismatch between store and world; with `fix`, each is repaired and the world looked at again. */
 export async function runDoctor(deps: MaintenanceDeps, options: { fix?: boolean } = {}): Promise<DoctorReport> {
@@ -49,10 +44,10 @@ export async function runDoctor(deps: MaintenanceDeps, options: { fix?: boolean 
  * (the registration was lost) as a working builder of its own name and
  * incarnation, in its worktree when that is still there.
  */
-export async function adoptOrphans(deps: MaintenanceDeps): Promise<{ adopted: BuilderStatus[]; skipped: Array<{ name: string; id: string; reason: string }> }> {
+export async function adoptOrphans(deps: MaintenanceDeps): Promise<AdoptReport> {
   const world = await observeWorld(deps.layout);
-  const adopted: BuilderStatus[] = [];
-  const skipped: Array<{ name: string; id: string; reason: string }> = [];
+  const adopted: AdoptReport["adopted"] = [];
+  const skipped: AdoptReport["skipped"] = [];
   for (const { socket, identity } of world.hosts) {
     if (!identity || deps.store.getActor(identity.builderId)) continue;
     const reason = adoptionProblem(deps, identity);
@@ -60,13 +55,9 @@ export async function adoptOrphans(deps: MaintenanceDeps): Promise<{ adopted: Bu
       skipped.push({ name: identity.name, id: identity.builderId, reason });
       continue;
     }
-    const runtime = BuilderRuntime.create(deps.runtimeHost, orphanRow(deps.layout, world.branches, identity, socket), { restartType: "transient", policy: {}, initial: "starting" });
-    await deps.store.write((tx) => {
-      tx.insertActor(runtime.row);
-      tx.appendHistory({ actorId: runtime.id, name: runtime.name, from: "(none)", to: "booting.starting", event: "ADOPT", at: Date.now() });
-    });
+    const runtime = BuilderRuntime.forOrphan(deps.builderEnv, orphanRow(deps.layout, world.branches, identity, socket));
     deps.register(runtime);
-    await runtime.run(() => runtime.start({ firstStart: false }));
+    await runtime.adopt();
     adopted.push(runtime.status());
   }
   return { adopted, skipped };

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { BuilderEvent } from "../machines/builder.js";
 import type { LifeState, Store } from "../storage/types.js";
-import type { BuilderRuntime } from "./builder-runtime.js";
+import type { BuilderRuntime } from "./builder/index.js";
 import type { Strategy } from "./types.js";
 
 /**
@@ -15,24 +15,11 @@ export function applyStrategy(input: { runtime: BuilderRuntime; from: LifeState;
   const { runtime, from, event } = input;
   if (event.type !== "EXITED" || from !== "working" || runtime.life.state !== "booting") return;
   const node = runtime.row.supervisorNode;
-  const strategy = node === "root" ? input.rootStrategy : ((input.store.getActor(node)?.spec as { strategy?: Strategy } | undefined)?.strategy ?? "one_for_one");
+  const strategy = node === "root" ? input.rootStrategy : (input.store.getActor(node)?.spec.strategy ?? "one_for_one");
   if (strategy === "one_for_one") return;
   const siblings = input.siblings.filter((other) => other !== runtime && other.row.supervisorNode === node).sort((a, b) => a.row.createdAt - b.row.createdAt);
   const affected = strategy === "one_for_all" ? siblings : siblings.filter((other) => other.row.createdAt > runtime.row.createdAt);
   for (const sibling of affected) {
-    void sibling.run(() => restartSibling(sibling, runtime.name)).catch((error) => input.logger.error({ err: error, actor: sibling.name, actorId: sibling.id }, `${strategy} restart failed`));
+    sibling.restartForSibling(runtime.name).catch((error) => input.logger.error({ err: error, actor: sibling.name, actorId: sibling.id }, `${strategy} restart failed`));
   }
-}
-
-async function restartSibling(sibling: BuilderRuntime, cause: string): Promise<void> {
-  if (sibling.life.state !== "working") return;
-  const temporary = (sibling.row.spec as { restart?: string }).restart === "temporary";
-  await sibling.terminateAgent();
-  const at = Date.now();
-  if (temporary) {
-    await sibling.transition({ type: "STOPPED", at }, { pid: null, hostPid: null });
-    return;
-  }
-  await sibling.transition({ type: "SIBLING_RESTART", at, cause }, { pid: null, hostPid: null });
-  await sibling.start({ firstStart: false });
 }
