@@ -17,8 +17,23 @@ export type {
 export { connect, TroupeClient, type ConnectOptions } from "./cli/connect.js";
 export { TroupeError, isTroupeError, type TroupeErrorCode } from "./shared/errors.js";
 export { faultPoints, type FaultPoint } from "./shared/faults.js";
-export type { DoctorFinding, FindingKind } from "./supervisor/doctor.js";
-export type { DoctorReport } from "./supervisor/maintenance.js";
-export type { MailRow, Priority } from "./storage/types.js";
-export type { SendRequest, ReplyRequest } from "./mailbox/index.js";
-export { builderMachine, builderMachineDefinition, BUILDER_MACHINE_VERSION } from "./machines/builder.js";
+export type {
+  TroupeApi,
+  AdoptReport,
+  Auth,
+  BuilderSpec,
+  DoctorFinding,
+  DoctorReport,
+  FindingKind,
+  GcReport,
+  HistoryEntry,
+  MailMessage,
+  MailQuery,
+  Priority,
+  ReplyRequest,
+  SendRequest,
+} from "./shared/contract.js";
+/** @deprecated the name of MailMessage before the contract was written once. */
+export type { MailRow } from "./storage/types.js";
+export { builderMachine, BUILDER_MACHINE_VERSION } from "./machines/builder.js";
+export { builderMachineDefinition } from "./machines/definition.js";

@@ -2,7 +2,7 @@
  * The daemon's methods: each checks its params (types, sizes; unknown fields
  * are dropped, never passed on) and calls the Supervisor.
  */
-import { builderMachineDefinition } from "../machines/builder.js";
+import { builderMachineDefinition } from "../machines/definition.js";
 import { TroupeError } from "../shared/errors.js";
 import type { Supervisor } from "../supervisor/index.js";
 import type { BuilderStatus, SupervisorEvent } from "../supervisor/types.js";

@@ -447,7 +447,3 @@ export function nextDeadline(snapshot: {
   }
   return earliest;
 }
-
-// ---- a JSON description for the visualizer ---------------------------------
-
-export { builderMachineDefinition, type BuilderMachineDefinition, type BuilderStateDefinition, type BuilderTransitionDefinition } from "./definition.js";

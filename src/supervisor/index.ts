@@ -5,6 +5,7 @@ import { createLogger } from "../shared/log.js";
 import { TokenAuthority, loadOrCreateSecret } from "../mailbox/index.js";
 import { policyProblems, resolvePolicy } from "../machines/builder.js";
 import { TroupeError } from "../shared/errors.js";
+import { STRATEGIES, isOneOf } from "../shared/vocabulary.js";
 import { prepareWorkspace, workspaceLayout } from "./layout.js";
 import { Supervisor } from "./supervisor.js";
 import type { SupervisorOptions, SupervisorTimings } from "./types.js";
@@ -68,7 +69,7 @@ function validateSupervisorOptions(options: SupervisorOptions): void {
   }
   const problems = policyProblems(resolvePolicy(options.policy ?? {}));
   if (problems.length > 0) throw new TroupeError("INVALID_ARGUMENT", `Unusable restart policy: ${problems.join("; ")}.`, { problems });
-  if (options.strategy !== undefined && !["one_for_one", "one_for_all", "rest_for_one"].includes(options.strategy)) {
-    throw new TroupeError("INVALID_ARGUMENT", `strategy must be one_for_one, one_for_all or rest_for_one.`);
+  if (options.strategy !== undefined && !isOneOf(STRATEGIES, options.strategy)) {
+    throw new TroupeError("INVALID_ARGUMENT", `strategy must be one of ${STRATEGIES.join(", ")}.`);
   }
 }

@@ -7,7 +7,6 @@ import {
   BUILDER_MACHINE_VERSION,
   DEFAULT_POLICY,
   backoffDelay,
-  builderMachineDefinition,
   lifeStateOf,
   nextDeadline,
   policyProblems,
@@ -15,6 +14,7 @@ import {
   type BuilderEvent,
   type BuilderSnapshot,
 } from "../../src/machines/builder.js";
+import { builderMachineDefinition } from "../../src/machines/definition.js";
 import { T0, boot, drive, roundTrip, step, where, working } from "./fixtures.js";
 
 const crash = (at: number, jitter = 0.5): BuilderEvent => ({ type: "EXITED", at, code: 1, signal: null, jitter });

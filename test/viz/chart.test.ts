@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { builderMachineDefinition } from "../../src/machines/builder.js";
+import { builderMachineDefinition } from "../../src/machines/definition.js";
 import { renderDot, stateLabel, toDot, toJson, toMermaid, toSvg, transitionLabel } from "../../src/viz/export.js";
 import { TestWorkspace } from "../e2e/harness.js";
 

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { builderMachineDefinition } from "../../src/machines/builder.js";
+import { builderMachineDefinition } from "../../src/machines/definition.js";
 import { isProcessAlive } from "../../src/shared/proc.js";
 import { stateLabel } from "../../src/viz/export.js";
 import { processesOfWorkspace, waitFor } from "../helpers/workspace.js";
