@@ -22,6 +22,11 @@ export class SerialQueue {
     return result;
   }
 
+  /** Resolves once everything queued so far has settled (a close waits for work in flight); never rejects. */
+  settled(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+
   /** True when nothing is queued or running. */
   get idle(): boolean {
     return this.queued === 0;
