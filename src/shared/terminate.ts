@@ -10,6 +10,7 @@
  * without any such event, is checked at growing intervals. Node builtins only.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { settlesWithin } from "./wait.js";
 import { isProcessAlive, processState, processTree, signalTree, type ProcessRef } from "./proc.js";
 
 /** gone: nothing to end; exited: ended within the grace period; killed: needed SIGKILL; survived: outlived SIGKILL. */
@@ -34,6 +35,8 @@ export interface TerminateOptions {
    * a frozen process cannot add a child after the tree was read.
    */
   freeze?: boolean;
+  /** Called just before SIGKILL is sent after the grace period ran out (for a log line). */
+  onKill?: () => void;
 }
 
 const DEFAULT_KILL_WAIT_MS = 5_000;
@@ -56,6 +59,7 @@ export async function terminateTree(pid: number, options: TerminateOptions): Pro
     signalTree(tree, "SIGKILL");
     return "exited";
   }
+  options.onKill?.();
   // Read the tree again: it may have forked while it was asked to stop.
   signalTree(mergeRefs(tree, processTree(root.pid)), "SIGKILL");
   return (await waitForExit(root, options.killWaitMs ?? DEFAULT_KILL_WAIT_MS, options.exited)) ? "killed" : "survived";
@@ -71,15 +75,7 @@ export async function waitForExit(ref: ProcessRef, timeoutMs: number, exited?: P
   if (!isProcessAlive(ref.pid, ref.start)) return true;
   const deadline = Date.now() + timeoutMs;
   if (exited) {
-    const timer = new AbortController();
-    const fired = await Promise.race([
-      Promise.resolve(exited).then(
-        () => true,
-        () => true,
-      ),
-      sleep(timeoutMs, false, { signal: timer.signal }).catch(() => false),
-    ]);
-    timer.abort();
+    const fired = await settlesWithin(exited, timeoutMs);
     if (!isProcessAlive(ref.pid, ref.start)) return true;
     if (!fired) return false;
   }
