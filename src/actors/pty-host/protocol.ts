@@ -11,6 +11,9 @@
  * with the same id; requests without an id are fire-and-forget.
  */
 
+import { TroupeError } from "../../shared/errors.js";
+import { LineFramer } from "../../shared/lines.js";
+
 export const PROTOCOL_VERSION = 1;
 
 /** Largest frame (one JSON line, in bytes) either side accepts. */
@@ -201,36 +204,25 @@ export function encodeFrame(frame: ClientFrame | HostFrame): string {
 }
 
 /**
- * Splits a byte stream into JSON lines. Decodes UTF-8 across chunk
- * boundaries; a line longer than `maxBytes` is an error (the peer is
- * misbehaving: the connection should be dropped).
+ * The shared LineFramer as a pull-style decoder: `push` returns the complete
+ * lines of a chunk and throws (FRAME_TOO_LARGE) when a line exceeds `maxBytes`
+ * — the peer is misbehaving and the connection should be dropped.
  */
 export class LineDecoder {
-  private pending = "";
-  private readonly decoder = new TextDecoder("utf-8");
+  private lines: string[] = [];
+  private overflowed = false;
+  private readonly framer: LineFramer;
 
-  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {
+    this.framer = new LineFramer({ maxLineBytes: maxBytes, onLine: (line) => this.lines.push(line), onOverflow: () => (this.overflowed = true) });
+  }
 
   /** Returns the complete lines in `chunk` (plus what was pending); throws when a line is too long. */
   push(chunk: Buffer | string): string[] {
-    this.pending += typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
-    const lines: string[] = [];
-    let start = 0;
-    for (;;) {
-      const newline = this.pending.indexOf("\n", start);
-      if (newline < 0) break;
-      const line = this.pending.slice(start, newline);
-      if (line.trim() !== "") lines.push(line);
-      start = newline + 1;
-    }
-    this.pending = this.pending.slice(start);
-    // A UTF-16 length bounds the byte length from below by a factor of 3 at most; check cheaply first.
-    if (this.pending.length > this.maxBytes || (this.pending.length * 3 > this.maxBytes && Buffer.byteLength(this.pending) > this.maxBytes)) {
-      throw new Error(`frame longer than ${this.maxBytes} bytes`);
-    }
-    for (const line of lines) {
-      if (line.length * 3 > this.maxBytes && Buffer.byteLength(line) > this.maxBytes) throw new Error(`frame longer than ${this.maxBytes} bytes`);
-    }
+    this.framer.push(chunk);
+    const lines = this.lines;
+    this.lines = [];
+    if (this.overflowed) throw new TroupeError("FRAME_TOO_LARGE", `frame longer than ${this.maxBytes} bytes: the peer is misbehaving; drop the connection`, { limit: this.maxBytes });
     return lines;
   }
 }
