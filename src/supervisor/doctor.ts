@@ -3,9 +3,9 @@ import { connectPtyHost, deleteBranch, removeWorktree } from "../actors/index.js
 import type { ActorRow, Store } from "../storage/types.js";
 import type { DoctorFinding, FindingKind } from "../shared/contract.js";
 import { isProcessAlive } from "../shared/proc.js";
+import { terminateTree, waitForExit } from "../shared/terminate.js";
 import type { BuilderRuntime } from "./builder/index.js";
-import { killTree } from "./process-control.js";
-import type { WorkspaceLayout } from "./layout.js";
+import type { WorkspaceLayout } from "../shared/layout.js";
 import { observeWorld, type World } from "./world.js";
 
 export type { DoctorFinding, FindingKind };
@@ -65,7 +65,7 @@ export async function diagnose(deps: DoctorDeps): Promise<Repair[]> {
   for (const agent of world.agents) {
     if (servedPids.has(agent.pid)) continue;
     const row = byId.get(agent.actorId);
-    const kill = () => killTree(agent.pid, null, deps.killTimeoutMs);
+    const kill = async () => void (await terminateTree(agent.pid, { graceMs: deps.killTimeoutMs }));
     const who = { name: agent.name, id: agent.actorId };
     if (!row || row.state === "destroyed") add(who, "orphan-process", `agent process pid ${agent.pid} of "${agent.name}" has ${row ? "only a tombstone" : "no row"} and no pty host`, "kill its process tree", kill);
     else if (row.state !== "working" || row.pid !== agent.pid) add(who, "orphan-process", `agent process pid ${agent.pid} of "${agent.name}" is not the builder's agent (row: ${row.state}, pid ${row.pid ?? "none"}); one agent per worktree`, "kill its process tree", kill);
@@ -121,9 +121,8 @@ async function stopHostAt(socket: string, hostPid: number, hostStartTime: number
   } catch {
     // unreachable: fall through to the pid
   }
-  const deadline = Date.now() + killTimeoutMs;
-  while (Date.now() < deadline && isProcessAlive(hostPid, hostStartTime)) await new Promise((resolve) => setTimeout(resolve, 20));
-  if (isProcessAlive(hostPid, hostStartTime)) await killTree(hostPid, hostStartTime, killTimeoutMs);
+  // The host exits by itself once its status is collected; only one that does not is killed.
+  if (!(await waitForExit({ pid: hostPid, start: hostStartTime }, killTimeoutMs))) await terminateTree(hostPid, { startTime: hostStartTime, graceMs: killTimeoutMs });
   rmSync(socket, { force: true });
 }
 

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { openStore } from "../storage/index.js";
 import { gitTopLevel, gitCommonDir } from "../actors/index.js";
 import { createLogger } from "../shared/log.js";
@@ -33,7 +32,7 @@ export async function createSupervisor(options: SupervisorOptions): Promise<Supe
   const root = await gitTopLevel(options.workspace);
   const layout = workspaceLayout(root);
   prepareWorkspace(layout, await gitCommonDir(root));
-  const logger = options.logger ?? createLogger({ destination: join(layout.logsDir, "troupe.log") });
+  const logger = options.logger ?? createLogger({ destination: layout.supervisorLogFile });
   const store = await openStore({ dir: layout.stateDir, logger });
   let supervisor: Supervisor | undefined;
   try {

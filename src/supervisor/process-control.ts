@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { isProcessAlive, signalProcessTree } from "../shared/proc.js";
 
 export interface ExitStatus {
   code: number | null;
@@ -24,18 +23,4 @@ export function readExitStatus(path: string): ExitStatus | null {
   } catch {
     return null;
   }
-}
-
-/** SIGTERM the tree, wait up to `graceMs`, then SIGKILL what is left. */
-export async function killTree(pid: number, startTime: number | null, graceMs: number): Promise<void> {
-  signalProcessTree(pid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && isProcessAlive(pid, startTime)) await delay(20);
-  if (isProcessAlive(pid, startTime)) signalProcessTree(pid, "SIGKILL");
-  const hardDeadline = Date.now() + 5000;
-  while (Date.now() < hardDeadline && isProcessAlive(pid, startTime)) await delay(20);
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { nanoid } from "nanoid";
 import type { Logger } from "pino";
 import { resolveRef, SpareHost } from "../actors/index.js";
@@ -10,7 +9,7 @@ import { TroupeError } from "../shared/errors.js";
 import { parseSpawnRequest, validateBuilderName } from "../shared/spawn-request.js";
 import type { Store } from "../storage/types.js";
 import { BuilderRuntime, statusOf, type BuilderEnvironment } from "./builder/index.js";
-import type { WorkspaceLayout } from "./layout.js";
+import type { WorkspaceLayout } from "../shared/layout.js";
 import { SupervisorMail } from "./mail.js";
 import { adoptOrphans, collectTombstones, runDoctor, type MaintenanceDeps } from "./maintenance.js";
 import { loadProfiles, resolveProfile, type AgentProfile } from "./profiles.js";
@@ -291,7 +290,7 @@ export class Supervisor implements TroupeApi {
   private bootSpareHost(): void {
     if (this.closed || this.spareHost) return;
     try {
-      this.spareHost = new SpareHost({ nodePath: this.parts.nodePath, runDir: this.parts.layout.ptyDir, logPath: join(this.parts.layout.logsDir, "pty-host-spare.log") });
+      this.spareHost = new SpareHost({ nodePath: this.parts.nodePath, runDir: this.parts.layout.ptyDir, logPath: this.parts.layout.spareHostLogFile });
     } catch (error) {
       this.parts.logger.warn({ err: error }, "could not boot a spare pty host; spawns start their own");
     }

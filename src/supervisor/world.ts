@@ -3,7 +3,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { connectPtyHost, listBranches, listWorktrees, type HostIdentity } from "../actors/index.js";
 import { isProcessAlive, parentPid } from "../shared/proc.js";
-import type { WorkspaceLayout } from "./layout.js";
+import type { WorkspaceLayout } from "../shared/layout.js";
 
 /**
  * What is really there for one workspace, looked at independently of the

@@ -7,9 +7,8 @@ import { rmSync } from "node:fs";
 import type { Logger } from "pino";
 import { connectPtyHost, type ExitStatus, type PtyHostClient } from "../../actors/index.js";
 import { TroupeError } from "../../shared/errors.js";
-import { isProcessAlive } from "../../shared/proc.js";
 import type { ActorRow } from "../../storage/types.js";
-import { killTree } from "../process-control.js";
+import { terminateTree } from "../../shared/terminate.js";
 import { linkHost, type HostEvent } from "./host-link.js";
 
 /** How long to wait for a host that should already be listening. */
@@ -115,7 +114,7 @@ export class AgentLink {
 /** Kills the named agent and host processes if they still run (by pid + start time, never by name). */
 export async function killLeftovers(recorded: ProcessFields, socket: string | null, killTimeoutMs: number): Promise<void> {
   const { pid, pidStartTime, hostPid, hostStartTime } = recorded;
-  if (pid && isProcessAlive(pid, pidStartTime)) await killTree(pid, pidStartTime, killTimeoutMs);
-  if (hostPid && isProcessAlive(hostPid, hostStartTime)) await killTree(hostPid, hostStartTime, killTimeoutMs);
+  if (pid) await terminateTree(pid, { startTime: pidStartTime, graceMs: killTimeoutMs });
+  if (hostPid) await terminateTree(hostPid, { startTime: hostStartTime, graceMs: killTimeoutMs });
   if (socket) rmSync(socket, { force: true });
 }

@@ -3,7 +3,7 @@ import type { SpareHost } from "../../actors/index.js";
 import type { BuilderEvent } from "../../machines/builder.js";
 import type { BuilderSpec } from "../../shared/contract.js";
 import type { ActorRow, LifeState, Store } from "../../storage/types.js";
-import type { WorkspaceLayout } from "../layout.js";
+import type { WorkspaceLayout } from "../../shared/layout.js";
 import type { AgentProfile } from "../profiles.js";
 import type { SupervisorEvent, SupervisorTimings } from "../types.js";
 import type { BuilderRuntime } from "./runtime.js";
