@@ -12,7 +12,6 @@
  */
 
 import { TroupeError } from "../../shared/errors.js";
-import { LineFramer } from "../../shared/lines.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -204,27 +203,47 @@ export function encodeFrame(frame: ClientFrame | HostFrame): string {
 }
 
 /**
- * The shared LineFramer as a pull-style decoder: `push` returns the complete
- * lines of a chunk and throws (FRAME_TOO_LARGE) when a line exceeds `maxBytes`
- * — the peer is misbehaving and the connection should be dropped.
+ * Splits a byte stream into JSON lines. Decodes UTF-8 across chunk
+ * boundaries; a line longer than `maxBytes` is an error (the peer is
+ * misbehaving: the connection should be dropped).
+ *
+ * Only `troupe attach` (src/cli) still uses this: everything else frames with
+ * the shared LineFramer. It stays self-contained because the CLI's import
+ * check (test/cli/thin.test.ts) does not admit src/shared/lines.ts yet; once it
+ * does, this becomes the LineFramer adapter of commit 005b6f9, or goes.
  */
 export class LineDecoder {
-  private lines: string[] = [];
-  private overflowed = false;
-  private readonly framer: LineFramer;
+  private pending = "";
+  private readonly decoder = new TextDecoder("utf-8");
 
-  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {
-    this.framer = new LineFramer({ maxLineBytes: maxBytes, onLine: (line) => this.lines.push(line), onOverflow: () => (this.overflowed = true) });
-  }
+  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
 
   /** Returns the complete lines in `chunk` (plus what was pending); throws when a line is too long. */
   push(chunk: Buffer | string): string[] {
-    this.framer.push(chunk);
-    const lines = this.lines;
-    this.lines = [];
-    if (this.overflowed) throw new TroupeError("FRAME_TOO_LARGE", `frame longer than ${this.maxBytes} bytes: the peer is misbehaving; drop the connection`, { limit: this.maxBytes });
+    this.pending += typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    const lines: string[] = [];
+    let start = 0;
+    for (;;) {
+      const newline = this.pending.indexOf("\n", start);
+      if (newline < 0) break;
+      const line = this.pending.slice(start, newline);
+      if (line.trim() !== "") lines.push(line);
+      start = newline + 1;
+    }
+    this.pending = this.pending.slice(start);
+    // A UTF-16 length bounds the byte length from below by a factor of 3 at most; check cheaply first.
+    if (this.pending.length > this.maxBytes || (this.pending.length * 3 > this.maxBytes && Buffer.byteLength(this.pending) > this.maxBytes)) {
+      throw tooLong(this.maxBytes);
+    }
+    for (const line of lines) {
+      if (line.length * 3 > this.maxBytes && Buffer.byteLength(line) > this.maxBytes) throw tooLong(this.maxBytes);
+    }
     return lines;
   }
+}
+
+function tooLong(maxBytes: number): TroupeError {
+  return new TroupeError("FRAME_TOO_LARGE", `frame longer than ${maxBytes} bytes: the peer is misbehaving; drop the connection`, { limit: maxBytes });
 }
 
 /** Splits `data` into pieces of at most `size` UTF-16 units, never between the halves of a surrogate pair. */
