@@ -42,7 +42,7 @@ export async function observeWorld(layout: WorkspaceLayout): Promise<World> {
   const worktreeDirs = existsSync(layout.worktreesDir) ? readdirSync(layout.worktreesDir).map((entry) => join(layout.worktreesDir, entry)) : [];
   const registeredWorktrees = (await listWorktrees(layout.root)).map((w) => w.path).filter((path) => path.startsWith(layout.worktreesDir + "/"));
   const branches = await listBranches(layout.root, "troupe/");
-  return { hosts, agents: agentProcesses(layout.root), worktreeDirs, registeredWorktrees, branches, staleLockFiles: staleLockFiles(layout.stateDir), staleDaemonSocket: await staleDaemonSocket(layout.runDir) };
+  return { hosts, agents: agentProcesses(layout.root), worktreeDirs, registeredWorktrees, branches, staleLockFiles: staleLockFiles(layout.stateDir), staleDaemonSocket: await staleDaemonSocket(layout) };
 }
 
 /** `.lock.<pid>.*` and `lock.stale-<pid>-*` files of processes that are gone: the traces of an interrupted lock take-over. */
@@ -55,10 +55,10 @@ function staleLockFiles(stateDir: string): string[] {
 }
 
 /** The daemon socket (or the short path it recorded) when a connection to it is refused. */
-async function staleDaemonSocket(runDir: string): Promise<string | null> {
-  let socket = join(runDir, "daemon.sock");
+async function staleDaemonSocket(layout: WorkspaceLayout): Promise<string | null> {
+  let socket = join(layout.runDir, "daemon.sock");
   try {
-    socket = readFileSync(join(runDir, "daemon.sock.path"), "utf8").trim() || socket;
+    socket = readFileSync(layout.daemonSocketRecord, "utf8").trim() || socket;
   } catch {
     // no short path recorded
   }
