@@ -41,6 +41,14 @@ const firstLine = (child: ChildProcess) =>
     });
   });
 
+/**
+ * Every member is gone. SIGKILL'ed members that were not the root are reaped
+ * by init a moment after the root's exit was seen, so each gets a deadline.
+ */
+async function expectAllGone(tree: number[]): Promise<void> {
+  for (const pid of tree) expect(await waitForExit({ pid, start: null }, 5_000), `pid ${pid} still alive`).toBe(true);
+}
+
 describe("terminateTree", () => {
   it("ends a real tree with SIGTERM, including a child that left for a session of its own", async () => {
     const { child, exited } = shell("sleep 1000 & setsid sleep 1000 & wait");
@@ -50,7 +58,7 @@ describe("terminateTree", () => {
     expect(outcome).toBe("exited");
     // the exit event ended the wait: nowhere near the 30 s grace
     expect(Date.now() - began).toBeLessThan(10_000);
-    for (const pid of tree) expect(isProcessAlive(pid)).toBe(false);
+    await expectAllGone(tree);
   });
 
   it("sends SIGKILL after the grace period to a tree that ignores SIGTERM", async () => {
@@ -58,7 +66,7 @@ describe("terminateTree", () => {
     const tree = await treeOfAtLeast(child.pid!, 3);
     const outcome = await terminateTree(child.pid!, { graceMs: 200, exited });
     expect(outcome).toBe("killed");
-    for (const pid of tree) expect(isProcessAlive(pid)).toBe(false);
+    await expectAllGone(tree);
   });
 
   it("ends a process that is not its child, watching it without an event", async () => {
@@ -83,7 +91,7 @@ describe("terminateTree", () => {
     const { child, exited } = shell("sleep 1000 & sleep 1000 & wait");
     const tree = await treeOfAtLeast(child.pid!, 3);
     expect(await terminateTree(child.pid!, { graceMs: 0, freeze: true, exited })).toBe("killed");
-    for (const pid of tree) expect(isProcessAlive(pid)).toBe(false);
+    await expectAllGone(tree);
   });
 });
 
