@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger, type Logger } from "../shared/log.js";
-import { isTroupeError } from "../shared/errors.js";
+import { TroupeError, isTroupeError } from "../shared/errors.js";
 import { createSupervisor, workspaceLayout, type Supervisor } from "../supervisor/index.js";
 import { daemonMethods } from "./methods.js";
 import { PROTOCOL_VERSION, START_FAILURE_PREFIX, type DaemonStatusResult, type HelloResult } from "./protocol.js";
@@ -46,9 +46,11 @@ async function main(): Promise<number> {
   try {
     supervisor = await createSupervisor({ workspace: root, logger, agentEnv: { TROUPE_SOCKET: paths.socket } });
   } catch (error) {
-    const message = isTroupeError(error) ? error.message : (error as Error)?.message ?? String(error);
     logger.error({ err: error }, "daemon could not start");
-    process.stderr.write(`${START_FAILURE_PREFIX}${isTroupeError(error, "STORE_LOCKED") ? `another process owns this workspace: ${message}` : `cannot start: ${message}`}\n`);
+    const failure = isTroupeError(error, "STORE_LOCKED")
+      ? new TroupeError("STORE_LOCKED", `another process owns this workspace: ${error.message}`, error.details)
+      : startFailure(error);
+    reportStartFailure(failure);
     await flush(logger);
     return 1;
   }
@@ -100,7 +102,7 @@ async function main(): Promise<number> {
     await server.listen();
   } catch (error) {
     logger.error({ err: error }, "cannot listen");
-    process.stderr.write(`${START_FAILURE_PREFIX}cannot listen on ${paths.socket}: ${(error as Error).message}\n`);
+    reportStartFailure(new TroupeError("LISTEN_FAILED", `cannot listen on ${paths.socket}: ${(error as Error).message}`, { socket: paths.socket }));
     await supervisor.close().catch(() => undefined);
     await flush(logger);
     return 1;
@@ -109,6 +111,17 @@ async function main(): Promise<number> {
   else writeFileSync(paths.socketRecord, `${paths.socket}\n`, { mode: 0o600 });
   logger.info({ socket: paths.socket }, "daemon ready");
   return -1; // keep running
+}
+
+/** Why the daemon cannot start, keeping the code of one of ours (the launcher reads it). */
+function startFailure(error: unknown): TroupeError {
+  if (isTroupeError(error)) return new TroupeError(error.code, `cannot start: ${error.message}`, error.details);
+  return new TroupeError("DAEMON_START_FAILED", `cannot start: ${(error as Error)?.message ?? String(error)}`);
+}
+
+/** The structured start-failure line (see START_FAILURE_PREFIX). */
+function reportStartFailure(failure: TroupeError): void {
+  process.stderr.write(`${START_FAILURE_PREFIX}${JSON.stringify(failure.toJSON())}\n`);
 }
 
 function removeRecord(path: string): void {
@@ -139,7 +152,7 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (error) => {
-    process.stderr.write(`${START_FAILURE_PREFIX}cannot start: ${(error as Error)?.message ?? String(error)}\n`);
+    reportStartFailure(startFailure(error));
     process.exit(1);
   },
 );

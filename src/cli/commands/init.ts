@@ -1,7 +1,7 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { workspace } from "../../client/discovery.js";
 import { parse } from "../args.js";
-import { workspace } from "../client.js";
 import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe init
