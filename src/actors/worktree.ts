@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } fr
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import { execa } from "execa";
 import { TroupeError } from "../shared/errors.js";
+import { KeyedSerialQueue } from "../shared/serial-queue.js";
 
 export interface WorktreeInfo {
   path: string;
@@ -216,18 +217,7 @@ export async function listWorktrees(repo: string): Promise<WorktreeInfo[]> {
  * each other's half-written entries. Within a process they take turns, per
  * repository.
  */
-const worktreeQueues = new Map<string, Promise<unknown>>();
-
-function serialised<T>(repo: string, operation: () => Promise<T>): Promise<T> {
-  const previous = worktreeQueues.get(repo) ?? Promise.resolve();
-  const next = previous.then(operation, operation);
-  const settled = next.catch(() => undefined);
-  worktreeQueues.set(repo, settled);
-  void settled.then(() => {
-    if (worktreeQueues.get(repo) === settled) worktreeQueues.delete(repo);
-  });
-  return next;
-}
+const worktreeTurns = new KeyedSerialQueue<string>();
 
 /**
  * Creates a worktree at `path` on a new branch `branch` started at `base`
@@ -237,7 +227,7 @@ function serialised<T>(repo: string, operation: () => Promise<T>): Promise<T> {
  * that already exists on that branch changes nothing.
  */
 export async function addWorktree(options: AddWorktreeOptions): Promise<AddedWorktree> {
-  return serialised(canonicalRepoKey(options.repo), () => addWorktreeNow(options));
+  return worktreeTurns.run(canonicalRepoKey(options.repo), () => addWorktreeNow(options));
 }
 
 async function addWorktreeNow(options: AddWorktreeOptions): Promise<AddedWorktree> {
@@ -314,7 +304,7 @@ export async function isWorktreeDirty(path: string): Promise<boolean> {
  * already gone is fine: removal is idempotent.
  */
 export async function removeWorktree(options: RemoveWorktreeOptions): Promise<void> {
-  return serialised(canonicalRepoKey(options.repo), () => removeWorktreeNow(options));
+  return worktreeTurns.run(canonicalRepoKey(options.repo), () => removeWorktreeNow(options));
 }
 
 function canonicalRepoKey(repo: string): string {

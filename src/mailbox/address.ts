@@ -5,10 +5,11 @@
  * builder whose parent is gone) is recorded on the message.
  */
 import { TroupeError } from "../shared/errors.js";
+import { NAME_PATTERN } from "../shared/vocabulary.js";
 import type { ActorInfo, Directory } from "./types.js";
 
-/** DESIGN §11: names (and roles) match this. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** DESIGN §11: names (and roles) match the one NAME_PATTERN; re-exported for the mailbox's callers. */
+export { NAME_PATTERN };
 
 export type Address =
   | { kind: "name"; name: string }

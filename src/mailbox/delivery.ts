@@ -7,7 +7,8 @@
  * message stays in the inbox either way).
  */
 import { fault } from "../shared/faults.js";
-import type { MailRow, Priority, Store } from "../storage/types.js";
+import type { Priority } from "../shared/vocabulary.js";
+import type { MailRow, Store } from "../storage/types.js";
 import { isLive } from "./address.js";
 import { noopLogger, type Directory, type LoggerLike, type PtyDeliveryOptions, type TerminalPort } from "./types.js";
 

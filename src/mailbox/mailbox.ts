@@ -5,7 +5,8 @@
 import { nanoid } from "nanoid";
 import { TroupeError } from "../shared/errors.js";
 import type { MailRow, Store } from "../storage/types.js";
-import { NAME_PATTERN, parseAddress, resolveAddress, type Recipient, type Rerouted } from "./address.js";
+import { NAME_PATTERN } from "../shared/vocabulary.js";
+import { parseAddress, resolveAddress, type Recipient, type Rerouted } from "./address.js";
 import {
   MAX_SUBJECT_CHARS,
   noopLogger,

@@ -3,9 +3,11 @@
  * implements these small interfaces; the mailbox never imports it, so it can
  * be tested with a real store and plain-object fakes.
  */
-import type { LifeState, MailRow, Priority, Store } from "../storage/types.js";
+import type { LifeState, MailRow, Store } from "../storage/types.js";
+import type { Priority } from "../shared/vocabulary.js";
 
 export type { MailRow, Priority };
+export { PRIORITIES } from "../shared/vocabulary.js";
 
 /** What the mailbox needs to know about one incarnation of a builder. */
 export interface ActorInfo {
@@ -32,31 +34,8 @@ export interface Directory {
 /** Who is sending or reading: the operator (no token) or an authenticated builder incarnation. */
 export type Sender = { kind: "operator" } | { kind: "agent"; id: string };
 
-export interface SendRequest {
-  /** A builder name, `operator`, `parent`, `@children`, `@all` or `@role:<role>`. */
-  to: string;
-  body: string;
-  /** status | question | result | error | dispatch | escalation | worker_done | worker_died | x-<custom> (default "status"). */
-  type?: string;
-  subject?: string;
-  /** Default "normal". */
-  priority?: Priority;
-  /** Only the operator may set it (to a builder name or "operator"). */
-  from?: string;
-  /** Join an existing thread; a new one is started when absent. */
-  threadId?: string;
-  /** Any JSON-serialisable value, at most 64 KiB as JSON. */
-  payload?: unknown;
-}
-
-export interface ReplyRequest {
-  body: string;
-  type?: string;
-  /** Default: "Re: <subject of the original>" when it had one. */
-  subject?: string;
-  priority?: Priority;
-  payload?: unknown;
-}
+/** What a sender asks for and what a reply adds: the one definition is the public contract's. */
+export type { ReplyRequest, SendRequest } from "../shared/contract.js";
 
 export interface ListRequest {
   /** A builder name (newest incarnation) or "operator". Default: the viewer's own inbox (operator when none). */
@@ -105,7 +84,6 @@ export interface PtyDeliveryOptions {
 export const MESSAGE_TYPES = ["status", "question", "result", "error", "dispatch", "escalation", "worker_done", "worker_died"] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 export const CUSTOM_TYPE_PATTERN = /^x-[a-z0-9-]{1,40}$/;
-export const PRIORITIES: readonly Priority[] = ["low", "normal", "high", "urgent"];
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_SUBJECT_CHARS = 200;

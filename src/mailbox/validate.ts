@@ -3,8 +3,8 @@
  * and changes nothing.
  */
 import { TroupeError } from "../shared/errors.js";
-import type { Priority } from "../storage/types.js";
-import { CUSTOM_TYPE_PATTERN, MAX_BODY_BYTES, MAX_PAYLOAD_BYTES, MAX_SUBJECT_CHARS, MESSAGE_TYPES, PRIORITIES } from "./types.js";
+import { PRIORITIES, isOneOf, type Priority } from "../shared/vocabulary.js";
+import { CUSTOM_TYPE_PATTERN, MAX_BODY_BYTES, MAX_PAYLOAD_BYTES, MAX_SUBJECT_CHARS, MESSAGE_TYPES } from "./types.js";
 
 /** Thread ids we mint are nanoids; accept that alphabet. */
 export const THREAD_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -52,7 +52,7 @@ export function validateType(type: unknown): string {
 
 export function validatePriority(priority: unknown): Priority {
   if (priority === undefined || priority === null) return "normal";
-  if (typeof priority === "string" && (PRIORITIES as readonly string[]).includes(priority)) return priority as Priority;
+  if (isOneOf(PRIORITIES, priority)) return priority;
   throw new TroupeError("INVALID_ARGUMENT", `Invalid priority ${JSON.stringify(String(priority).slice(0, 40))}: use low, normal, high or urgent.`, {
     priority: typeof priority === "string" ? priority.slice(0, 40) : null,
   });

@@ -80,6 +80,74 @@ export function signalProcessTree(pid: number, signal: NodeJS.Signals): number[]
   return signalled;
 }
 
+/** A process as recorded: its pid and, when known, its start time (pids are reused). */
+export interface ProcessRef {
+  pid: number;
+  start: number | null;
+}
+
+/**
+ * The whole tree of `pid`, each member with its start time, read in one pass
+ * over /proc: its descendants, and every member of a process group or session
+ * that a member leads (an agent is a session leader; its jobs may sit in
+ * groups of their own, and children that were re-parented keep their group).
+ * This process is never part of it.
+ */
+export function processTree(pid: number): ProcessRef[] {
+  const all: Array<{ pid: number; ppid: number; pgrp: number; session: number; start: number }> = [];
+  for (const entry of safeReaddir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (!stat) continue;
+    const [, ppid, pgrp, session] = stat.fields;
+    all.push({ pid: Number(entry), ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session), start: Number(stat.fields[19]) });
+  }
+  const members = new Set([pid]);
+  // A fixed point: a member found late (a grandchild in a led group) may lead others.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const proc of all) {
+      if (members.has(proc.pid)) continue;
+      if (members.has(proc.ppid) || members.has(proc.pgrp) || members.has(proc.session)) {
+        members.add(proc.pid);
+        grew = true;
+      }
+    }
+  }
+  members.delete(process.pid);
+  const starts = new Map(all.map((proc) => [proc.pid, proc.start]));
+  return [...members].map((member) => ({ pid: member, start: starts.get(member) ?? null }));
+}
+
+/**
+ * Sends `signal` to every member of `refs` that is still the process that was
+ * recorded, and to the group each of them leads (a group id is never reused
+ * while the group exists, so it is still theirs). Returns the pids signalled.
+ */
+export function signalTree(refs: readonly ProcessRef[], signal: NodeJS.Signals): number[] {
+  const signalled: number[] = [];
+  for (const ref of refs) {
+    if (ref.pid === process.pid || !isProcessAlive(ref.pid, ref.start)) continue;
+    try {
+      process.kill(-ref.pid, signal);
+    } catch {
+      // not a group leader
+    }
+    try {
+      process.kill(ref.pid, signal);
+      signalled.push(ref.pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return signalled;
+}
+
+/** The state letter of `pid` in /proc (R, S, T, Z, …), or null when it is gone. */
+export function processState(pid: number): string | null {
+  return readStat(pid)?.fields[0] ?? null;
+}
+
 function readStat(pid: number): { fields: string[] } | null {
   let text: string;
   try {

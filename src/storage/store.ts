@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { TroupeError } from "../shared/errors.js";
+import { SerialQueue } from "../shared/serial-queue.js";
 import { encodeFrame, type RecordPayload } from "./frame.js";
 import { ioError, writeFileAtomic } from "./fsutil.js";
 import type { JournalWriter } from "./journal.js";
@@ -43,7 +44,8 @@ export class SqlStore implements Store {
   private snapshotSeq: number;
   private snapshots = 0;
   private lastSnapshotAt = Date.now();
-  private snapshotChain: Promise<unknown> = Promise.resolve();
+  /** Snapshots take turns: one export of the database at a time. */
+  private readonly snapshotTurns = new SerialQueue();
   private autoSnapshotQueued = false;
   private timer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -220,22 +222,20 @@ export class SqlStore implements Store {
   }
 
   private queueSnapshot(): Promise<SnapshotReport> {
-    const run = this.snapshotChain.then(() => this.takeSnapshot());
-    this.snapshotChain = run.catch(() => undefined);
-    return run;
+    return this.snapshotTurns.run(() => this.takeSnapshot());
   }
 
   private autoSnapshot(): void {
     if (this.autoSnapshotQueued || this.snapshotDue() === null) return;
     this.autoSnapshotQueued = true;
     let reason: string | null = null;
-    const run = this.snapshotChain.then(() => {
+    const run = this.snapshotTurns.run(() => {
       this.autoSnapshotQueued = false;
       // Asked for while another snapshot ran: that one may have made this one moot.
       reason = this.snapshotDue();
       return reason === null ? null : this.takeSnapshot();
     });
-    this.snapshotChain = run.then(
+    void run.then(
       (report) => report && this.log.info({ reason, ...report }, "storage: snapshot taken"),
       (error: unknown) => this.log.error({ reason, err: error }, "storage: snapshot failed; the journal still holds every write"),
     );
@@ -312,7 +312,7 @@ export class SqlStore implements Store {
     if (this.timer) clearInterval(this.timer);
     this.journal.onFlushed = null;
     try {
-      await this.snapshotChain;
+      await this.snapshotTurns.settled();
       await this.journal.whenDurable().catch(() => undefined);
       if (this.opts.snapshotOnClose && !this.journal.failure && this.lastSeq > this.snapshotSeq) {
         await this.takeSnapshot().catch((error: unknown) => this.log.error({ err: error }, "storage: snapshot at close failed; the journal still holds every write"));

@@ -7,10 +7,11 @@ import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, resolve as resolvePath } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PtyErrorInfo, PtyHostSpec } from "./protocol.js";
-import { HostFailure } from "./failure.js";
+import { hostFailure } from "./failure.js";
 import { hostLog } from "./host-log.js";
-import { delay, errorText, signalName } from "./host-io.js";
+import { errorText, signalName } from "./host-io.js";
 
 /** After the agent exited on pipes, how long to wait for its output streams to drain. */
 const DRAIN_TIMEOUT_MS = 1_000;
@@ -90,7 +91,7 @@ export function spawnOnPty(ptyModule: PtyModule, file: string, spec: PtyHostSpec
       env: spec.env,
     });
   } catch (error) {
-    throw new HostFailure("SPAWN_FAILED", `Could not start ${JSON.stringify(spec.cmd[0])} on a pty: ${errorText(error)}`, { cmd: spec.cmd });
+    throw hostFailure("SPAWN_FAILED", `Could not start ${JSON.stringify(spec.cmd[0])} on a pty: ${errorText(error)}`, { cmd: spec.cmd });
   }
   term.onData((data) => events.output(data));
   // node-pty reports a death by signal as (exitCode 0, signal n).
@@ -132,7 +133,7 @@ export async function awaitExec(pid: number, forkedFrom: string | null = ownComm
       hostLog("warn", "the agent has not exec'd its program yet; reporting it started anyway", { pid, waitedMs: EXEC_TIMEOUT_MS });
       return;
     }
-    await (looks < 50 ? new Promise((next) => setImmediate(next)) : delay(1));
+    await (looks < 50 ? new Promise((next) => setImmediate(next)) : sleep(1));
   }
 }
 
@@ -167,7 +168,7 @@ export async function spawnOnPipes(file: string, spec: PtyHostSpec, events: Agen
   });
   await new Promise<void>((resolve, reject) => {
     child.once("spawn", resolve);
-    child.once("error", (error) => reject(new HostFailure("SPAWN_FAILED", `Could not start ${JSON.stringify(spec.cmd[0])}: ${errorText(error)}`, { cmd: spec.cmd })));
+    child.once("error", (error) => reject(hostFailure("SPAWN_FAILED", `Could not start ${JSON.stringify(spec.cmd[0])}: ${errorText(error)}`, { cmd: spec.cmd })));
   });
   child.on("error", (error) => hostLog("warn", "agent process error", { err: errorText(error) }));
   child.stdin!.on("error", (error) => hostLog("warn", "agent stdin error", { err: errorText(error) }));
@@ -206,9 +207,9 @@ export function resolveCommand(spec: PtyHostSpec): string {
   try {
     cwdStat = statSync(spec.cwd);
   } catch {
-    throw new HostFailure("SPAWN_FAILED", `The working directory ${spec.cwd} does not exist.`, { cwd: spec.cwd });
+    throw hostFailure("SPAWN_FAILED", `The working directory ${spec.cwd} does not exist.`, { cwd: spec.cwd });
   }
-  if (!cwdStat.isDirectory()) throw new HostFailure("SPAWN_FAILED", `The working directory ${spec.cwd} is not a directory.`, { cwd: spec.cwd });
+  if (!cwdStat.isDirectory()) throw hostFailure("SPAWN_FAILED", `The working directory ${spec.cwd} is not a directory.`, { cwd: spec.cwd });
   const name = spec.cmd[0]!;
   const candidates = name.includes("/")
     ? [resolvePath(spec.cwd, name)]
@@ -222,7 +223,7 @@ export function resolveCommand(spec: PtyHostSpec): string {
       // not here
     }
   }
-  throw new HostFailure(
+  throw hostFailure(
     "SPAWN_FAILED",
     name.includes("/")
       ? `Command not found or not executable: ${name} (in ${spec.cwd}).`

@@ -1,8 +1,8 @@
 import { EventEmitter } from "node:events";
 import { createConnection, type Socket } from "node:net";
 import { TroupeError } from "../../shared/errors.js";
+import { LineFramer } from "../../shared/lines.js";
 import {
-  LineDecoder,
   MAX_HOST_FRAME_BYTES,
   PROTOCOL_VERSION,
   chunkText,
@@ -210,7 +210,13 @@ export function connectPtyHost(socketPath: string, options: ConnectOptions = {})
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
-    const decoder = new LineDecoder(MAX_HOST_FRAME_BYTES);
+    // The lines of one chunk, gathered so the handshake can hand the rest of them to the client.
+    let incoming: string[] = [];
+    const framer = new LineFramer({
+      maxLineBytes: MAX_HOST_FRAME_BYTES,
+      onLine: (line) => incoming.push(line),
+      onOverflow: (limit) => socket.destroy(new TroupeError("FRAME_TOO_LARGE", `the pty host at ${socketPath} sent a frame longer than ${limit} bytes; the connection was dropped`, { socketPath, limit })),
+    });
     let identity: HostIdentity | null = null;
     let client: PtyHostClient | null = null;
     let settled = false;
@@ -236,13 +242,10 @@ export function connectPtyHost(socketPath: string, options: ConnectOptions = {})
 
     socket.on("connect", () => socket.write(encodeFrame({ type: "hello", id: 0, protocol: PROTOCOL_VERSION, ...(options.client ? { client: options.client } : {}) })));
     socket.on("data", (chunk: Buffer) => {
-      let lines: string[];
-      try {
-        lines = decoder.push(chunk);
-      } catch (error) {
-        socket.destroy(error as Error);
-        return;
-      }
+      framer.push(chunk);
+      const lines = incoming;
+      incoming = [];
+      if (socket.destroyed) return;
       if (client) return deliver(lines);
       for (let index = 0; index < lines.length; index++) {
         const frame = parseFrame(lines[index]!);

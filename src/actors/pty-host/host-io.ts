@@ -3,7 +3,7 @@ import { closeSync, lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync, 
 import { createConnection } from "node:net";
 import { constants as osConstants } from "node:os";
 import { dirname } from "node:path";
-import { HostFailure } from "./failure.js";
+import { hostFailure } from "./failure.js";
 import { hostLog } from "./host-log.js";
 import { MAX_SCROLLBACK_BYTES, type ExitStatus, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 
@@ -14,7 +14,7 @@ export async function assertSocketFree(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new HostFailure("SPAWN_FAILED", `${path} exists and is not a socket; refusing to replace it.`, { socketPath: path });
+  if (!stat.isSocket()) throw hostFailure("SPAWN_FAILED", `${path} exists and is not a socket; refusing to replace it.`, { socketPath: path });
   const live = await new Promise<boolean>((resolve) => {
     const probe = createConnection(path);
     const timer = setTimeout(() => {
@@ -31,7 +31,7 @@ export async function assertSocketFree(path: string): Promise<void> {
       resolve(false);
     });
   });
-  if (live) throw new HostFailure("SPAWN_FAILED", `A pty host already serves ${path}; adopt it instead of starting a second agent.`, { socketPath: path });
+  if (live) throw hostFailure("SPAWN_FAILED", `A pty host already serves ${path}; adopt it instead of starting a second agent.`, { socketPath: path });
   unlinkSync(path);
 }
 
@@ -46,7 +46,7 @@ export function writeExitStatus(spec: PtyHostSpec, exit: ExitStatus): void {
   }
 }
 
-export const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
 
 export function signalName(signal: number): string {
   return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
@@ -67,14 +67,10 @@ export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export function validateSpec(value: unknown): PtyHostSpec {
   const spec = value as Partial<PtyHostSpec> | null;
   const bad = (what: string): never => {
-    throw new HostFailure("INVALID_ARGUMENT", `Invalid pty host spec: ${what}.`);
+    throw hostFailure("INVALID_ARGUMENT", `Invalid pty host spec: ${what}.`);
   };
   if (typeof spec !== "object" || spec === null) return bad("not an object");
   for (const key of ["builderId", "name", "cwd", "socketPath", "transcriptPath", "exitStatusPath", "logPath"] as const) {
@@ -89,18 +85,9 @@ export function validateSpec(value: unknown): PtyHostSpec {
   return spec as PtyHostSpec;
 }
 
+/** The spec, read from standard input up to EOF (never a file: it holds the agent's environment, secrets included). */
 export function readSpecText(): string {
-  const file = process.argv.slice(2).find((arg, index, all) => !arg.startsWith("--") && !(index > 0 && all[index - 1]!.startsWith("--")));
-  if (file) {
-    const text = readFileSync(file, "utf8");
-    try {
-      unlinkSync(file); // it may hold secrets (the agent's environment)
-    } catch {
-      // the launcher removes it too
-    }
-    return text;
-  }
-  // A blocking read of fd 0 up to EOF: cheaper than process.stdin's stream machinery.
+  // A blocking read of fd 0: cheaper than process.stdin's stream machinery.
   return readFileSync(0, "utf8");
 }
 

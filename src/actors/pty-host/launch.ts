@@ -4,8 +4,11 @@ import { createConnection } from "node:net";
 import { dirname, isAbsolute, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { TroupeError } from "../../shared/errors.js";
-import { descendantPids, isProcessAlive, signalProcessTree } from "../../shared/proc.js";
+import { LineFramer } from "../../shared/lines.js";
+import { terminateTree } from "../../shared/terminate.js";
+import { settlesWithin } from "../../shared/wait.js";
 import { MAX_SCROLLBACK_BYTES, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 
 export type { PtyHostSpec } from "./protocol.js";
@@ -23,6 +26,8 @@ export interface LaunchOptions {
 }
 
 const DEFAULT_START_TIMEOUT_MS = 15_000;
+/** The ready report is one short JSON object; anything longer is not one. */
+const READY_LINE_MAX_BYTES = 1024 * 1024;
 
 /**
  * Starts a detached pty host (its own session: it survives this process)
@@ -48,16 +53,22 @@ export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = 
     | { kind: "spawn-error"; error: Error }
     | { kind: "exited"; status: { code: number | null; signal: string | null } }
     | { kind: "timeout" };
+  const stopStartTimer = new AbortController();
+  // Unref'd: a launch must not by itself keep its caller's process alive.
+  const startTimer = sleep(startTimeoutMs, undefined, { signal: stopStartTimer.signal, ref: false }).catch(() => new Promise<never>(() => undefined));
   let outcome: Outcome = await Promise.race([
     firstLine.then((line): Outcome => ({ kind: "line", line })),
     spawnError.then((error): Outcome => ({ kind: "spawn-error", error })),
     exited.then((status): Outcome => ({ kind: "exited", status })),
-    delay(startTimeoutMs).then((): Outcome => ({ kind: "timeout" })),
+    startTimer.then((): Outcome => ({ kind: "timeout" })),
   ]);
+  stopStartTimer.abort();
   if (outcome.kind === "exited") {
     // The exit may be noticed before the last words the host wrote to fd 3 were read.
-    const line = await Promise.race([firstLine, delay(1_000).then(() => null)]);
-    if (line !== null) outcome = { kind: "line", line };
+    if (await settlesWithin(firstLine, 1_000, { ref: false })) {
+      const line = await firstLine;
+      if (line !== null) outcome = { kind: "line", line };
+    }
   }
 
   let ready: ReadyMessage | null = null;
@@ -80,11 +91,9 @@ export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = 
   const hostPid = child.pid;
   if (hostPid !== undefined) {
     // A host that reported its failure cleans up and exits by itself; give it a moment, then force.
-    const graceful = ready && !ready.ok ? await Promise.race([exited.then(() => true), delay(2_000).then(() => false)]) : false;
-    if (!graceful && isProcessAlive(hostPid)) {
-      await killHostTree(hostPid);
-      await Promise.race([exited, delay(5_000)]);
-    }
+    const graceful = ready && !ready.ok ? await settlesWithin(exited, 2_000, { ref: false }) : false;
+    // Frozen first (SIGSTOP) so it cannot fork an agent after its process tree was read.
+    if (!graceful) await terminateTree(hostPid, { graceMs: 0, freeze: true, exited });
   }
   readyStream.destroy();
   child.unref();
@@ -235,38 +244,6 @@ function validateSpec(spec: PtyHostSpec): void {
   }
 }
 
-/**
- * Kills a host that did not report, and whatever it started. The host is
- * frozen first (SIGSTOP) so it cannot fork an agent after the process table
- * was read: every child it made is then visible as its descendant.
- */
-async function killHostTree(hostPid: number): Promise<void> {
-  try {
-    process.kill(hostPid, "SIGSTOP");
-  } catch {
-    return; // already gone
-  }
-  const deadline = Date.now() + 1_000;
-  while (Date.now() < deadline && isProcessAlive(hostPid) && processState(hostPid) !== "T") await delay(5);
-  for (const pid of descendantPids(hostPid)) {
-    try {
-      process.kill(-pid, "SIGKILL"); // an agent leads its own process group
-    } catch {
-      // not a group leader
-    }
-  }
-  signalProcessTree(hostPid, "SIGKILL");
-}
-
-function processState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  } catch {
-    return null;
-  }
-}
-
 /** Removes `path` if it is a socket nobody listens on any more. */
 async function removeStaleSocket(path: string): Promise<void> {
   try {
@@ -288,15 +265,13 @@ async function removeStaleSocket(path: string): Promise<void> {
 /** The first line written to `stream`, or null if it ended without one. */
 function readLine(stream: Readable): Promise<string | null> {
   return new Promise((resolve) => {
-    let text = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      text += chunk;
-      const newline = text.indexOf("\n");
-      if (newline >= 0) resolve(text.slice(0, newline));
-    });
+    const framer = new LineFramer({ maxLineBytes: READY_LINE_MAX_BYTES, onLine: resolve, onOverflow: () => resolve(null) });
+    stream.on("data", (chunk: Buffer) => framer.push(chunk));
     stream.on("error", () => resolve(null));
-    stream.on("close", () => resolve(text.trim() === "" ? null : text));
+    stream.on("close", () => {
+      framer.end();
+      resolve(null);
+    });
   });
 }
 
@@ -307,11 +282,4 @@ function logTail(path: string): string {
   } catch {
     return "";
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
 }

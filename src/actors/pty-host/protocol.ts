@@ -11,6 +11,8 @@
  * with the same id; requests without an id are fire-and-forget.
  */
 
+import { TroupeError } from "../../shared/errors.js";
+
 export const PROTOCOL_VERSION = 1;
 
 /** Largest frame (one JSON line, in bytes) either side accepts. */
@@ -204,6 +206,11 @@ export function encodeFrame(frame: ClientFrame | HostFrame): string {
  * Splits a byte stream into JSON lines. Decodes UTF-8 across chunk
  * boundaries; a line longer than `maxBytes` is an error (the peer is
  * misbehaving: the connection should be dropped).
+ *
+ * Only `troupe attach` (src/cli) still uses this: everything else frames with
+ * the shared LineFramer. It stays self-contained because the CLI's import
+ * check (test/cli/thin.test.ts) does not admit src/shared/lines.ts yet; once it
+ * does, this becomes the LineFramer adapter of commit 005b6f9, or goes.
  */
 export class LineDecoder {
   private pending = "";
@@ -226,13 +233,17 @@ export class LineDecoder {
     this.pending = this.pending.slice(start);
     // A UTF-16 length bounds the byte length from below by a factor of 3 at most; check cheaply first.
     if (this.pending.length > this.maxBytes || (this.pending.length * 3 > this.maxBytes && Buffer.byteLength(this.pending) > this.maxBytes)) {
-      throw new Error(`frame longer than ${this.maxBytes} bytes`);
+      throw tooLong(this.maxBytes);
     }
     for (const line of lines) {
-      if (line.length * 3 > this.maxBytes && Buffer.byteLength(line) > this.maxBytes) throw new Error(`frame longer than ${this.maxBytes} bytes`);
+      if (line.length * 3 > this.maxBytes && Buffer.byteLength(line) > this.maxBytes) throw tooLong(this.maxBytes);
     }
     return lines;
   }
+}
+
+function tooLong(maxBytes: number): TroupeError {
+  return new TroupeError("FRAME_TOO_LARGE", `frame longer than ${maxBytes} bytes: the peer is misbehaving; drop the connection`, { limit: maxBytes });
 }
 
 /** Splits `data` into pieces of at most `size` UTF-16 units, never between the halves of a surrogate pair. */
