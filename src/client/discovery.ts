@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import type { Auth } from "../shared/contract.js";
 import { TroupeError } from "../shared/errors.js";
 import { startDaemon, type LaunchOptions } from "../daemon/launch.js";
-import { daemonPaths, findWorkspace, type WorkspaceInfo } from "../daemon/workspace.js";
+import { daemonPaths } from "../shared/layout.js";
+import { findWorkspace, type WorkspaceInfo } from "../daemon/workspace.js";
 import { DaemonClient } from "./rpc.js";
 
 let cachedWorkspace: WorkspaceInfo | null = null;

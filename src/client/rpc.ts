@@ -7,6 +7,7 @@
 import { createConnection, type Socket } from "node:net";
 import type { SupervisorEvent } from "../shared/contract.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
+import { LineFramer } from "../shared/lines.js";
 import { EVENT_NOTIFICATION, PROTOCOL_VERSION, protocolMismatchMessage, type DaemonMethod, type HelloResult, type ParamsOf, type ResultOf, type RpcError } from "../daemon/protocol.js";
 
 /** Replies may be larger than requests (a long status, a big inbox). */
@@ -20,8 +21,14 @@ type ParamsArg<M extends DaemonMethod> = Record<string, never> extends ParamsOf<
 export class DaemonClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly lines = new LineFramer({
+    maxLineBytes: MAX_REPLY_BYTES,
+    onLine: (line) => this.onLine(line),
+    onOverflow: () => {
+      this.fail(new TroupeError("PROTOCOL_ERROR", "the daemon sent an oversized frame"));
+      this.socket.destroy();
+    },
+  });
   private closedError: Error | null = null;
   private readonly listeners = new Set<(event: SupervisorEvent) => void>();
   private readonly closeListeners = new Set<() => void>();
@@ -31,7 +38,7 @@ export class DaemonClient {
     private readonly socket: Socket,
     readonly socketPath: string,
   ) {
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.lines.push(chunk));
     socket.on("error", (error) => this.fail(new TroupeError("DAEMON_UNREACHABLE", `lost the daemon connection: ${error.message}`)));
     socket.on("close", () => {
       this.fail(new TroupeError("DAEMON_UNREACHABLE", "the daemon closed the connection"));
@@ -94,30 +101,7 @@ export class DaemonClient {
     this.socket.destroy();
   }
 
-  private onData(chunk: Buffer): void {
-    let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(10, start);
-      if (newline === -1) break;
-      const piece = chunk.subarray(start, newline);
-      start = newline + 1;
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.onLine(line.toString("utf8"));
-    }
-    if (start < chunk.length) {
-      this.chunks.push(chunk.subarray(start));
-      this.buffered += chunk.length - start;
-      if (this.buffered > MAX_REPLY_BYTES) {
-        this.fail(new TroupeError("PROTOCOL_ERROR", "the daemon sent an oversized frame"));
-        this.socket.destroy();
-      }
-    }
-  }
-
   private onLine(line: string): void {
-    if (line.trim() === "") return;
     let message: { id?: unknown; result?: unknown; error?: Partial<RpcError>; method?: string; params?: { event?: SupervisorEvent } };
     try {
       message = JSON.parse(line);

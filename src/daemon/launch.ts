@@ -10,7 +10,7 @@ import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TroupeError } from "../shared/errors.js";
 import { START_FAILURE_PREFIX } from "./protocol.js";
-import { daemonPaths } from "./workspace.js";
+import { daemonPaths } from "../shared/layout.js";
 
 export interface LaunchOptions {
   /** Node binary for the daemon (default $TROUPE_DAEMON_NODE, else this Node). */

@@ -8,6 +8,7 @@ import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { TroupeError, isTroupeError, type TroupeErrorCode } from "../shared/errors.js";
+import { LineFramer } from "../shared/lines.js";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION, RpcCode, type DaemonMethod, type DaemonMethods, type RpcId } from "./protocol.js";
 
 /** One method of the daemon: how its params are checked (only known fields survive), then what it does. */
@@ -56,9 +57,7 @@ const MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 export class Connection {
   helloed = false;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private closing = false;
+  private readonly lines = new LineFramer({ maxLineBytes: MAX_FRAME_BYTES, onLine: (line) => this.handleLine(line), onOverflow: () => this.oversize() });
   private readonly cleanups: Array<() => void> = [];
 
   constructor(
@@ -66,7 +65,7 @@ export class Connection {
     readonly socket: Socket,
     private readonly server: RpcServer,
   ) {
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.lines.push(chunk));
     socket.on("error", () => undefined); // a peer that vanished: "close" follows
     socket.on("close", () => this.dispose());
   }
@@ -99,33 +98,8 @@ export class Connection {
     this.send({ jsonrpc: "2.0", id: id ?? null, error: { code: rpcCode, message: error.message, data: error.toJSON() } });
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.closing) return;
-    let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(10, start);
-      if (newline === -1) break;
-      const piece = chunk.subarray(start, newline);
-      start = newline + 1;
-      if (this.buffered + piece.length > MAX_FRAME_BYTES) return this.oversize();
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.handleLine(line);
-      if (this.closing) return;
-    }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      this.buffered += rest.length;
-      if (this.buffered > MAX_FRAME_BYTES) return this.oversize();
-      this.chunks.push(rest);
-    }
-  }
-
+  /** The framer has stopped: what follows an oversized line cannot be framed. */
   private oversize(): void {
-    this.closing = true;
-    this.chunks = [];
-    this.buffered = 0;
     this.server.logger.warn({ connection: this.id }, "frame larger than the limit: closing the connection");
     this.fail(null, new TroupeError("FRAME_TOO_LARGE", `frame larger than ${MAX_FRAME_BYTES} bytes: connection closed`, { limit: MAX_FRAME_BYTES }));
     // Half-close and drop whatever the peer still sends; a peer that never closes its side is cut off.
@@ -133,12 +107,10 @@ export class Connection {
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
-  private handleLine(line: Buffer): void {
-    const text = line.toString("utf8").trim();
-    if (text === "") return;
+  private handleLine(line: string): void {
     let message: unknown;
     try {
-      message = JSON.parse(text);
+      message = JSON.parse(line);
     } catch {
       return this.fail(null, new TroupeError("PARSE_ERROR", "frame is not valid JSON"));
     }
@@ -193,7 +165,7 @@ export class Connection {
   }
 
   private dispose(): void {
-    this.closing = true;
+    this.lines.stop();
     for (const fn of this.cleanups.splice(0)) {
       try {
         fn();

@@ -7,8 +7,8 @@
  * node:repl is in node-repl.ts.
  */
 import repl from "node:repl";
-import { join } from "node:path";
 import { agentAuth } from "../client/discovery.js";
+import { workspaceLayout } from "../shared/layout.js";
 import { colorEnabled, paint } from "../term/paint.js";
 import { replCommands, helpText, type ReplCommand } from "./commands.js";
 import { NameCache, completeName, nameCompletion } from "./complete.js";
@@ -152,7 +152,7 @@ export async function runRepl(options: ReplOptions = {}): Promise<number> {
     return true;
   });
 
-  const historyFile = options.historyFile ?? join(session.workspace, ".troupe", "repl_history");
+  const historyFile = options.historyFile ?? workspaceLayout(session.workspace).replHistoryFile;
   server.setupHistory(historyFile, (error) => {
     if (error) say(p.dim(`(no REPL history: ${error.message})`));
   });

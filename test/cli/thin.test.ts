@@ -121,6 +121,8 @@ describe("statically, over the import graph of src/cli", () => {
     "src/shared/errors.ts",
     "src/shared/proc.ts",
     "src/shared/vocabulary.ts",
+    "src/shared/layout.ts",
+    "src/shared/lines.ts",
     "src/actors/pty-host/protocol.ts",
     "src/viz/export.ts",
     "src/viz/server.ts",
