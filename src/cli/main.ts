@@ -32,7 +32,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   chart: { summary: "export the builder statechart (mermaid, dot, json, svg)", load: () => import("./commands/chart.js") },
 };
 
-export function globalUsage(): string {
+function globalUsage(): string {
   const names = Object.keys(COMMANDS);
   const longest = Math.max(...names.map((name) => name.length));
   return [

@@ -9,7 +9,7 @@
 import repl from "node:repl";
 import { agentAuth } from "../client/discovery.js";
 import { workspaceLayout } from "../shared/layout.js";
-import { colorEnabled, paint } from "../term/paint.js";
+import { colorEnabled, paint, type Paint } from "../term/paint.js";
 import { replCommands, helpText, type ReplCommand } from "./commands.js";
 import { NameCache, completeName, nameCompletion } from "./complete.js";
 import { describeError, troupeErrorLine } from "./format.js";
@@ -182,7 +182,7 @@ export async function runRepl(options: ReplOptions = {}): Promise<number> {
 function defineDotCommands(
   server: repl.REPLServer,
   commands: ReplCommand[],
-  io: { printer: Printer; track: <T>(promise: Promise<T>) => Promise<T>; p: ReturnType<typeof paint>; output: NodeJS.WriteStream },
+  io: { printer: Printer; track: <T>(promise: Promise<T>) => Promise<T>; p: Paint; output: NodeJS.WriteStream },
 ): void {
   for (const command of commands) {
     const { dot, dotHelp } = command;
