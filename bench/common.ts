@@ -4,7 +4,7 @@ import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DaemonClient } from "../src/cli/client.js";
+import { DaemonClient } from "../src/client/rpc.js";
 import { isProcessAlive, signalProcessTree } from "../src/shared/proc.js";
 import { cleanupWorkspace } from "../test/helpers/workspace.js";
 

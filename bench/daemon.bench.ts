@@ -59,15 +59,15 @@ export async function run(): Promise<void> {
     const bare = await bareNodeMemory();
 
     await c.call("spawn", { name: "one", cmd: ["sleep", "100000"], restart: "temporary" });
-    const [one] = await c.call<Array<{ pid: number }>>("status", {});
-    const hostPid = parentOf(one!.pid);
+    const [one] = await c.call("status", {});
+    const hostPid = parentOf(one!.pid!);
     const host = memoryOf(hostPid);
 
     for (let i = 1; i < BUILDERS; i++) await c.call("spawn", { name: `idle-${i}`, cmd: ["sleep", "100000"], restart: "temporary" });
-    const count = (await c.call<unknown[]>("status", {})).length;
+    const count = (await c.call("status", {})).length;
     if (count !== BUILDERS) throw new Error(`expected ${BUILDERS} builders, status shows ${count}`);
     // the daemon at rest: let the spawn burst's garbage be collected before reading
-    await waitFor(async () => (await c.call<unknown[]>("status", {})).length === BUILDERS, "status to settle");
+    await waitFor(async () => (await c.call("status", {})).length === BUILDERS, "status to settle");
     await new Promise((settle) => setTimeout(settle, 2000));
     const daemon = memoryOf(daemonPid);
 

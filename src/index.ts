@@ -14,7 +14,7 @@ export type {
   PtyMode,
   AgentProfile,
 } from "./supervisor/index.js";
-export { connect, TroupeClient, type ConnectOptions } from "./cli/connect.js";
+export { connect, TroupeClient, type ConnectOptions } from "./client/connect.js";
 export { TroupeError, isTroupeError, type TroupeErrorCode } from "./shared/errors.js";
 export { faultPoints, type FaultPoint } from "./shared/faults.js";
 export type {

@@ -4,8 +4,8 @@
  * bad values are usage errors (exit 2).
  */
 import { parseArgs } from "node:util";
-import { NAME_PATTERN } from "../daemon/protocol.js";
-import { UsageError } from "./errors.js";
+import { UsageError } from "../shared/errors.js";
+import { builderNameProblem, roleProblem } from "../shared/vocabulary.js";
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;
 
@@ -48,10 +48,16 @@ function cleanParseError(error: unknown): string {
   return message.split(". To specify")[0]!.replace(/^Unknown option/, "unknown option").replace(/^Option/, "option");
 }
 
+/** A builder name, by the rule of every door (the daemon and the library refuse the same names). */
 export function checkName(value: string, what = "name"): string {
-  if (!NAME_PATTERN.test(value)) {
-    throw new UsageError(`invalid ${what} ${JSON.stringify(value)}: use 1 to 63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
-  }
+  const problem = builderNameProblem(value);
+  if (problem) throw new UsageError(`invalid ${what}: ${problem}`);
+  return value;
+}
+
+export function checkRole(value: string): string {
+  const problem = roleProblem(value);
+  if (problem) throw new UsageError(problem);
   return value;
 }
 

@@ -2,9 +2,9 @@
  * `troupe`: the thin client (DESIGN §9). It parses arguments, calls the
  * workspace's daemon and prints. It never loads sql.js, node-pty, xstate,
  * pino or execa: command modules are imported lazily and use node builtins,
- * the shared errors and small pure modules only.
+ * src/client, src/term and small pure modules only.
  */
-import { CliError, UsageError } from "./errors.js";
+import { UsageError, isTroupeError } from "../shared/errors.js";
 
 export interface CommandModule {
   usage: string;
@@ -32,7 +32,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   chart: { summary: "export the builder statechart (mermaid, dot, json, svg)", load: () => import("./commands/chart.js") },
 };
 
-export function globalUsage(): string {
+function globalUsage(): string {
   const names = Object.keys(COMMANDS);
   const longest = Math.max(...names.map((name) => name.length));
   return [
@@ -95,22 +95,16 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function report(error: unknown, json: boolean, command: string | undefined): number {
-  const known = error instanceof CliError ? error : null;
-  const troupe = !known && isTroupeLike(error) ? error : null;
-  const code = known?.code ?? troupe?.code ?? "INTERNAL";
-  const message = known?.message ?? troupe?.message ?? (error instanceof Error ? error.message : String(error));
-  const details = known?.details ?? troupe?.details ?? {};
-  const exitCode = known?.exitCode ?? 1;
+  const troupe = isTroupeError(error) ? error : null;
+  const code = troupe?.code ?? "INTERNAL";
+  const message = troupe?.message ?? (error instanceof Error ? error.message : String(error));
+  const details = troupe?.details ?? {};
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, message, details } }, null, 2)}\n`);
   process.stderr.write(`troupe: ${message}\n`);
-  if (error instanceof UsageError) {
+  if (troupe?.exitCode === 2) {
     process.stderr.write(command && COMMANDS[command] ? `Run \`troupe ${command} --help\` for its usage.\n` : "Run `troupe --help` for the commands.\n");
-  } else if (!known && !troupe && process.env.TROUPE_DEBUG) {
+  } else if (!troupe && process.env.TROUPE_DEBUG) {
     process.stderr.write(`${(error as Error)?.stack ?? ""}\n`);
   }
-  return exitCode;
-}
-
-function isTroupeLike(error: unknown): error is { code: string; message: string; details: Record<string, unknown> } {
-  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string" && (error as { name?: unknown }).name === "TroupeError";
+  return troupe?.exitCode ?? 1;
 }

@@ -5,7 +5,7 @@
  * literal; `$VAR` and globs stay literal (no expansion happens without a shell).
  */
 import { parse } from "shell-quote";
-import { UsageError } from "./errors.js";
+import { UsageError } from "../shared/errors.js";
 
 export function splitWords(text: string): string[] {
   const words: string[] = [];

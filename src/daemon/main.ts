@@ -11,12 +11,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { createLogger, type Logger } from "../shared/log.js";
-import { isTroupeError } from "../shared/errors.js";
-import { createSupervisor, workspaceLayout, type Supervisor } from "../supervisor/index.js";
+import { TroupeError, isTroupeError } from "../shared/errors.js";
+import { workspaceLayout } from "../shared/layout.js";
+import { createSupervisor, type Supervisor } from "../supervisor/index.js";
 import { daemonMethods } from "./methods.js";
 import { PROTOCOL_VERSION, START_FAILURE_PREFIX, type DaemonStatusResult, type HelloResult } from "./protocol.js";
 import { RpcServer } from "./server.js";
-import { daemonPaths, findWorkspace } from "./workspace.js";
+import { findWorkspace } from "./workspace.js";
 
 function packageVersion(): string {
   try {
@@ -35,27 +36,28 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ args: process.argv.slice(2), options: { workspace: { type: "string" } }, strict: false });
   const start = typeof values.workspace === "string" ? values.workspace : process.cwd();
   const { root } = findWorkspace(start);
-  const paths = daemonPaths(root);
-  for (const dir of [paths.troupeDir, paths.runDir, paths.logsDir, dirname(paths.socket)]) ownerOnlyDir(dir);
-  if (dirname(paths.socket) !== paths.runDir) ownerOnlyDir(dirname(dirname(paths.socket)));
-  const logger: Logger = createLogger({ destination: paths.logFile, base: { component: "daemon" } });
+  const layout = workspaceLayout(root);
+  for (const dir of [layout.troupeDir, layout.runDir, layout.logsDir, dirname(layout.daemonSocket)]) ownerOnlyDir(dir);
+  if (dirname(layout.daemonSocket) !== layout.runDir) ownerOnlyDir(dirname(dirname(layout.daemonSocket)));
+  const logger: Logger = createLogger({ destination: layout.daemonLogFile, base: { component: "daemon" } });
   const startedAt = new Date();
-  logger.info({ workspace: root, socket: paths.socket, node: process.version, protocol: PROTOCOL_VERSION }, "daemon starting");
+  logger.info({ workspace: root, socket: layout.daemonSocket, node: process.version, protocol: PROTOCOL_VERSION }, "daemon starting");
 
   let supervisor: Supervisor;
   try {
-    supervisor = await createSupervisor({ workspace: root, logger, agentEnv: { TROUPE_SOCKET: paths.socket } });
+    supervisor = await createSupervisor({ workspace: root, logger, agentEnv: { TROUPE_SOCKET: layout.daemonSocket } });
   } catch (error) {
-    const message = isTroupeError(error) ? error.message : (error as Error)?.message ?? String(error);
     logger.error({ err: error }, "daemon could not start");
-    process.stderr.write(`${START_FAILURE_PREFIX}${isTroupeError(error, "STORE_LOCKED") ? `another process owns this workspace: ${message}` : `cannot start: ${message}`}\n`);
+    const failure = isTroupeError(error, "STORE_LOCKED")
+      ? new TroupeError("STORE_LOCKED", `another process owns this workspace: ${error.message}`, error.details)
+      : startFailure(error);
+    reportStartFailure(failure);
     await flush(logger);
     return 1;
   }
 
-  const layout = workspaceLayout(root);
   const version = packageVersion();
-  const hello = (): HelloResult => ({ protocol: PROTOCOL_VERSION, version, pid: process.pid, workspace: root, socket: paths.socket, node: process.version, startedAt: startedAt.toISOString() });
+  const hello = (): HelloResult => ({ protocol: PROTOCOL_VERSION, version, pid: process.pid, workspace: root, socket: layout.daemonSocket, node: process.version, startedAt: startedAt.toISOString() });
   let stopping: Promise<void> | null = null;
   const methods = daemonMethods({
     supervisor,
@@ -65,7 +67,7 @@ async function main(): Promise<number> {
       uptimeMs: Date.now() - startedAt.getTime(),
       builders: (await supervisor.status()).length,
       connections: server.connectionCount,
-      logFile: paths.logFile,
+      logFile: layout.daemonLogFile,
       memory: memoryNow(),
     }),
     stop: () => void shutdown("daemon.stop"),
@@ -73,14 +75,14 @@ async function main(): Promise<number> {
     ptySocketPath: (id) => layout.ptySocketPath(id),
     exists: (path) => existsSync(path),
   });
-  const server = new RpcServer(paths.socket, methods, logger);
+  const server = new RpcServer(layout.daemonSocket, methods, logger);
 
   const shutdown = (why: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ why }, "daemon stopping (pty hosts keep running)");
       await server.close().catch((error) => logger.error({ err: error }, "closing the socket failed"));
       await supervisor.close().catch((error) => logger.error({ err: error }, "closing the supervisor failed"));
-      removeRecord(paths.socketRecord);
+      removeRecord(layout.daemonSocketRecord);
       logger.info("daemon stopped");
       await flush(logger);
       process.exit(0);
@@ -100,15 +102,26 @@ async function main(): Promise<number> {
     await server.listen();
   } catch (error) {
     logger.error({ err: error }, "cannot listen");
-    process.stderr.write(`${START_FAILURE_PREFIX}cannot listen on ${paths.socket}: ${(error as Error).message}\n`);
+    reportStartFailure(new TroupeError("LISTEN_FAILED", `cannot listen on ${layout.daemonSocket}: ${(error as Error).message}`, { socket: layout.daemonSocket }));
     await supervisor.close().catch(() => undefined);
     await flush(logger);
     return 1;
   }
-  if (paths.socket.startsWith(paths.runDir)) removeRecord(paths.socketRecord);
-  else writeFileSync(paths.socketRecord, `${paths.socket}\n`, { mode: 0o600 });
-  logger.info({ socket: paths.socket }, "daemon ready");
+  if (layout.daemonSocket.startsWith(layout.runDir)) removeRecord(layout.daemonSocketRecord);
+  else writeFileSync(layout.daemonSocketRecord, `${layout.daemonSocket}\n`, { mode: 0o600 });
+  logger.info({ socket: layout.daemonSocket }, "daemon ready");
   return -1; // keep running
+}
+
+/** Why the daemon cannot start, keeping the code of one of ours (the launcher reads it). */
+function startFailure(error: unknown): TroupeError {
+  if (isTroupeError(error)) return new TroupeError(error.code, `cannot start: ${error.message}`, error.details);
+  return new TroupeError("DAEMON_START_FAILED", `cannot start: ${(error as Error)?.message ?? String(error)}`);
+}
+
+/** The structured start-failure line (see START_FAILURE_PREFIX). */
+function reportStartFailure(failure: TroupeError): void {
+  process.stderr.write(`${START_FAILURE_PREFIX}${JSON.stringify(failure.toJSON())}\n`);
 }
 
 function removeRecord(path: string): void {
@@ -139,7 +152,7 @@ main().then(
     if (code >= 0) process.exit(code);
   },
   (error) => {
-    process.stderr.write(`${START_FAILURE_PREFIX}cannot start: ${(error as Error)?.message ?? String(error)}\n`);
+    reportStartFailure(startFailure(error));
     process.exit(1);
   },
 );

@@ -1,40 +1,26 @@
 /**
  * The daemon's wire protocol (DESIGN §9): JSON-RPC 2.0, one JSON object per
- * line, over a Unix socket. This module is pure (no imports): the CLI and the
- * daemon share it, and the CLI must stay free of heavy modules.
+ * line, over a Unix socket. Pure (type imports only): the CLI and the daemon
+ * share it, and the CLI must stay free of heavy modules.
  *
- * Methods (params → result; every builder method takes a builder `name`):
- *   hello { protocol, client? }        → HelloResult (must come first on a connection)
- *   daemon.status {}                   → DaemonStatusResult
- *   daemon.stop {}                     → { stopping, pid }, then the daemon exits (pty hosts stay)
- *   status { all? }                    → BuilderStatus[]   (what `troupe status --json` prints)
- *   get { name }                       → BuilderStatus
- *   history { name }                   → [{ from, to, event, at }] (the builder's transitions)
- *   spawn { name, cmd? | agent?, task?, parent?, role?, restart?, pty?, base?, env?, replace?, strategy? } → BuilderStatus
- *   stop | restart { name }            → BuilderStatus
- *   destroy { name, force? }           → BuilderStatus
- *   send { to, body, type?, subject?, priority?, from?, threadId?, payload?, auth? } → MailRow[]
- *   mail { name?, unread?, auth? }     → MailRow[]
- *   read { id, auth? }                 → MailRow
- *   reply { id, body, type?, subject?, priority?, payload?, auth? } → MailRow
- *   doctor { fix? } | adopt {} | gc {} → the supervisor's report
- *   logs.path { name }                 → LogsInfo
- *   attach.info { name }               → AttachInfo
- *   subscribe { names?, types? }       → { subscribed }, then `event` notifications (of those builders, of those EVENT_TYPES)
- *   chart.definition { machine? }      → ChartDefinition of a statechart (CHART_MACHINES; default "builder")
- * `auth` is `{ token }`: an agent's TROUPE_TOKEN; without it the caller is the operator.
+ * `DaemonMethods` is the contract, written once: it types the server's method
+ * table (src/daemon/methods.ts) and the client's `call` (src/client/rpc.ts),
+ * so a method missing on either side, or a params or result shape that
+ * differs, does not compile. `hello` must come first on a connection;
+ * `subscribe` is followed by `event` notifications. `auth` is `{ token }`:
+ * an agent's TROUPE_TOKEN; without it the caller is the operator.
  *
  * Bump PROTOCOL_VERSION whenever a method changes meaning or shape in a way an
  * older peer would misread. Adding a method or an optional field is not such a
  * change (unknown fields are ignored on both sides).
  */
+import type { AdoptReport, Auth, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent } from "../shared/contract.js";
+import type { SupervisorEventType } from "../shared/vocabulary.js";
+
 export const PROTOCOL_VERSION = 1;
 
 /** Largest frame (one line) either side accepts. */
 export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
-
-/** DESIGN §11: builder names (and roles) are safe as paths, branch suffixes and addresses. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** Standard JSON-RPC codes, plus ours (the -32000 range is for the application). */
 export const RpcCode = {
@@ -66,28 +52,22 @@ export interface RpcError {
 
 export type RpcId = string | number | null;
 
-export interface RpcRequest {
-  jsonrpc: "2.0";
-  id?: RpcId;
-  method: string;
-  params?: Record<string, unknown>;
-}
-
-export interface RpcResponse {
-  jsonrpc: "2.0";
-  id: RpcId;
-  result?: unknown;
-  error?: RpcError;
-}
-
-/** The daemon writes a line with this prefix to its stderr (the daemon log) when it cannot start. */
+/**
+ * When it cannot start, the daemon writes one line to its stderr (the daemon
+ * log): this prefix, then a TroupeError as JSON (`{ code, message, details }`).
+ * The launcher reads the code (a rival daemon owns the workspace: STORE_LOCKED,
+ * with the owner's pid in `details.pid`), never the English of the message.
+ */
 export const START_FAILURE_PREFIX = "troupe daemon: ";
-
-/** The kinds of event a `subscribe` may ask for (all of them by default). */
-export const EVENT_TYPES = ["transition", "output", "notice", "mail"] as const;
 
 /** A notification the daemon pushes to a `subscribe`d connection: `{ method: "event", params: { event } }`. */
 export const EVENT_NOTIFICATION = "event";
+
+export interface EventNotification {
+  jsonrpc: "2.0";
+  method: typeof EVENT_NOTIFICATION;
+  params: { event: SupervisorEvent };
+}
 
 export interface HelloResult {
   protocol: number;
@@ -168,3 +148,44 @@ export interface ChartTransition {
 export function protocolMismatchMessage(daemon: number, cli: number): string {
   return `daemon speaks protocol ${daemon}, this CLI ${cli}: run \`troupe daemon stop\` then retry`;
 }
+
+/** Who calls a mail method: an agent's token, or nobody (the operator). */
+interface Authed {
+  auth?: Auth;
+}
+
+type NoParams = Record<string, never>;
+
+/** Every method of the daemon: its params (as the server accepts them) and its result. */
+export interface DaemonMethods {
+  hello: { params: { protocol: number; client?: string }; result: HelloResult };
+  "daemon.status": { params: NoParams; result: DaemonStatusResult };
+  /** Answers, then the daemon exits (pty hosts stay). */
+  "daemon.stop": { params: NoParams; result: { stopping: true; pid: number } };
+  /** What `troupe status --json` prints. */
+  status: { params: { all?: boolean }; result: BuilderStatus[] };
+  get: { params: { name: string }; result: BuilderStatus };
+  /** The builder's transitions, oldest first. */
+  history: { params: { name: string }; result: HistoryEntry[] };
+  spawn: { params: SpawnOptions; result: BuilderStatus };
+  stop: { params: { name: string }; result: BuilderStatus };
+  restart: { params: { name: string }; result: BuilderStatus };
+  destroy: { params: { name: string; force?: boolean }; result: BuilderStatus };
+  send: { params: SendRequest & Authed; result: MailMessage[] };
+  mail: { params: MailQuery & Authed; result: MailMessage[] };
+  read: { params: { id: string } & Authed; result: MailMessage };
+  reply: { params: { id: string } & ReplyRequest & Authed; result: MailMessage };
+  doctor: { params: { fix?: boolean }; result: DoctorReport };
+  adopt: { params: NoParams; result: AdoptReport };
+  gc: { params: { olderThanMs?: number }; result: GcReport };
+  "logs.path": { params: { name: string }; result: LogsInfo };
+  "attach.info": { params: { name: string }; result: AttachInfo };
+  /** Then `event` notifications: of those builders (all by default), of those types (all by default). */
+  subscribe: { params: { names?: string[]; types?: SupervisorEventType[] }; result: { subscribed: true } };
+  /** A statechart as JSON (default "builder"). */
+  "chart.definition": { params: { machine?: ChartMachine }; result: ChartDefinition };
+}
+
+export type DaemonMethod = keyof DaemonMethods;
+export type ParamsOf<M extends DaemonMethod> = DaemonMethods[M]["params"];
+export type ResultOf<M extends DaemonMethod> = DaemonMethods[M]["result"];

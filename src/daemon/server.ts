@@ -7,27 +7,49 @@
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
-import { isTroupeError } from "../shared/errors.js";
-import { MAX_FRAME_BYTES, RpcCode, protocolMismatchMessage, PROTOCOL_VERSION, type RpcErrorData, type RpcId } from "./protocol.js";
+import { TroupeError, isTroupeError, type TroupeErrorCode } from "../shared/errors.js";
+import { LineFramer } from "../shared/lines.js";
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, RpcCode, type DaemonMethod, type DaemonMethods, type RpcId } from "./protocol.js";
 
-/** An error a handler throws to reply with a specific JSON-RPC code. */
-export class RpcFailure extends Error {
-  constructor(
-    readonly rpcCode: number,
-    readonly data: RpcErrorData,
-  ) {
-    super(data.message);
-  }
+/** One method of the daemon: how its params are checked (only known fields survive), then what it does. */
+export interface Method<M extends DaemonMethod> {
+  /** Throws a TroupeError for params it refuses: always an INVALID_PARAMS reply, with the error's own code in `data`. */
+  params(raw: Record<string, unknown>): DaemonMethods[M]["params"];
+  run(params: DaemonMethods[M]["params"], connection: Connection): DaemonMethods[M]["result"] | Promise<DaemonMethods[M]["result"]>;
 }
 
-export function invalidParams(message: string, details: Record<string, unknown> = {}): RpcFailure {
-  return new RpcFailure(RpcCode.INVALID_PARAMS, { code: "INVALID_ARGUMENT", message, details });
+/** The daemon's methods, one per entry of DaemonMethods: a missing or mistyped one does not compile. */
+export type MethodTable = { [M in DaemonMethod]: Method<M> };
+
+/**
+ * The JSON-RPC code of an error reply, by the TroupeError's code (the one
+ * table). Anything not listed is an application error (-32000), whose `data`
+ * carries the code. Params a method refuses are INVALID_PARAMS whatever their
+ * code (INVALID_ARGUMENT, INVALID_NAME): see `Method.params`.
+ */
+const RPC_CODES: Partial<Record<TroupeErrorCode, number>> = {
+  PARSE_ERROR: RpcCode.PARSE_ERROR,
+  INVALID_REQUEST: RpcCode.INVALID_REQUEST,
+  FRAME_TOO_LARGE: RpcCode.INVALID_REQUEST,
+  METHOD_NOT_FOUND: RpcCode.METHOD_NOT_FOUND,
+  INVALID_PARAMS: RpcCode.INVALID_PARAMS,
+  INTERNAL: RpcCode.INTERNAL_ERROR,
+  PROTOCOL_MISMATCH: RpcCode.PROTOCOL_MISMATCH,
+  SHUTTING_DOWN: RpcCode.SHUTTING_DOWN,
+};
+
+function rpcCodeOf(error: TroupeError): number {
+  return RPC_CODES[error.code] ?? RpcCode.APPLICATION_ERROR;
 }
 
-export interface MethodSpec {
-  /** Checks and normalises the params (only the known fields survive); throws RpcFailure. */
-  params: (raw: Record<string, unknown>) => Record<string, unknown>;
-  run: (params: Record<string, unknown>, connection: Connection) => unknown;
+/** A method bound to its table entry: checking the params returns the call to run (two phases, two error mappings). */
+type Handler = (raw: Record<string, unknown>, connection: Connection) => () => unknown;
+
+function bind<M extends DaemonMethod>(method: Method<M>): Handler {
+  return (raw, connection) => {
+    const params = method.params(raw);
+    return () => method.run(params, connection);
+  };
 }
 
 /** Largest reply backlog a slow subscriber may accumulate before it is dropped. */
@@ -35,9 +57,7 @@ const MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 export class Connection {
   helloed = false;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private closing = false;
+  private readonly lines = new LineFramer({ maxLineBytes: MAX_FRAME_BYTES, onLine: (line) => this.handleLine(line), onOverflow: () => this.oversize() });
   private readonly cleanups: Array<() => void> = [];
 
   constructor(
@@ -45,7 +65,7 @@ export class Connection {
     readonly socket: Socket,
     private readonly server: RpcServer,
   ) {
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.lines.push(chunk));
     socket.on("error", () => undefined); // a peer that vanished: "close" follows
     socket.on("close", () => this.dispose());
   }
@@ -72,87 +92,58 @@ export class Connection {
     this.send({ jsonrpc: "2.0", id, result: result ?? null });
   }
 
-  fail(id: RpcId | undefined, rpcCode: number, data: RpcErrorData): void {
+  /** Replies with `error` (requests without an id get no reply, but frames too broken to have one do). */
+  fail(id: RpcId | undefined, error: TroupeError, rpcCode = rpcCodeOf(error)): void {
     if (id === undefined && rpcCode !== RpcCode.PARSE_ERROR && rpcCode !== RpcCode.INVALID_REQUEST) return;
-    this.send({ jsonrpc: "2.0", id: id ?? null, error: { code: rpcCode, message: data.message, data } });
+    this.send({ jsonrpc: "2.0", id: id ?? null, error: { code: rpcCode, message: error.message, data: error.toJSON() } });
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.closing) return;
-    let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(10, start);
-      if (newline === -1) break;
-      const piece = chunk.subarray(start, newline);
-      start = newline + 1;
-      if (this.buffered + piece.length > MAX_FRAME_BYTES) return this.oversize();
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.handleLine(line);
-      if (this.closing) return;
-    }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      this.buffered += rest.length;
-      if (this.buffered > MAX_FRAME_BYTES) return this.oversize();
-      this.chunks.push(rest);
-    }
-  }
-
+  /** The framer has stopped: what follows an oversized line cannot be framed. */
   private oversize(): void {
-    this.closing = true;
-    this.chunks = [];
-    this.buffered = 0;
     this.server.logger.warn({ connection: this.id }, "frame larger than the limit: closing the connection");
-    this.fail(null, RpcCode.INVALID_REQUEST, { code: "FRAME_TOO_LARGE", message: `frame larger than ${MAX_FRAME_BYTES} bytes: connection closed`, details: { limit: MAX_FRAME_BYTES } });
+    this.fail(null, new TroupeError("FRAME_TOO_LARGE", `frame larger than ${MAX_FRAME_BYTES} bytes: connection closed`, { limit: MAX_FRAME_BYTES }));
     // Half-close and drop whatever the peer still sends; a peer that never closes its side is cut off.
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
-  private handleLine(line: Buffer): void {
-    const text = line.toString("utf8").trim();
-    if (text === "") return;
+  private handleLine(line: string): void {
     let message: unknown;
     try {
-      message = JSON.parse(text);
+      message = JSON.parse(line);
     } catch {
-      return this.fail(null, RpcCode.PARSE_ERROR, { code: "PARSE_ERROR", message: "frame is not valid JSON", details: {} });
+      return this.fail(null, new TroupeError("PARSE_ERROR", "frame is not valid JSON"));
     }
-    if (Array.isArray(message)) return this.fail(null, RpcCode.INVALID_REQUEST, { code: "INVALID_REQUEST", message: "batch requests are not supported: send one request per line", details: {} });
-    if (typeof message !== "object" || message === null) return this.fail(null, RpcCode.INVALID_REQUEST, { code: "INVALID_REQUEST", message: "a request must be a JSON object", details: {} });
+    const invalid = (id: RpcId, why: string) => this.fail(id, new TroupeError("INVALID_REQUEST", why));
+    if (Array.isArray(message)) return invalid(null, "batch requests are not supported: send one request per line");
+    if (typeof message !== "object" || message === null) return invalid(null, "a request must be a JSON object");
     const request = message as Record<string, unknown>;
     const rawId = request.id;
     const idOk = rawId === undefined || rawId === null || typeof rawId === "string" || (typeof rawId === "number" && Number.isFinite(rawId));
-    const id = idOk ? (rawId as RpcId | undefined) : null;
-    if (!idOk || (typeof rawId === "string" && rawId.length > 128)) return this.fail(null, RpcCode.INVALID_REQUEST, { code: "INVALID_REQUEST", message: "id must be a string (at most 128 characters), a number or null", details: {} });
-    if (request.jsonrpc !== "2.0") return this.fail(id ?? null, RpcCode.INVALID_REQUEST, { code: "INVALID_REQUEST", message: 'jsonrpc must be "2.0"', details: {} });
-    if (typeof request.method !== "string" || request.method.length === 0 || request.method.length > 64) {
-      return this.fail(id ?? null, RpcCode.INVALID_REQUEST, { code: "INVALID_REQUEST", message: "method must be a non-empty string", details: {} });
-    }
+    if (!idOk || (typeof rawId === "string" && rawId.length > 128)) return invalid(null, "id must be a string (at most 128 characters), a number or null");
+    const id = rawId as RpcId | undefined;
+    if (request.jsonrpc !== "2.0") return invalid(id ?? null, 'jsonrpc must be "2.0"');
+    if (typeof request.method !== "string" || request.method.length === 0 || request.method.length > 64) return invalid(id ?? null, "method must be a non-empty string");
     const method = request.method;
     const params = request.params ?? {};
     if (typeof params !== "object" || params === null || Array.isArray(params)) {
-      return this.fail(id, RpcCode.INVALID_PARAMS, { code: "INVALID_ARGUMENT", message: "params must be an object", details: { method } });
+      return this.fail(id, new TroupeError("INVALID_ARGUMENT", "params must be an object", { method }), RpcCode.INVALID_PARAMS);
     }
-    const spec = this.server.methods.get(method);
-    if (!spec) return this.fail(id, RpcCode.METHOD_NOT_FOUND, { code: "METHOD_NOT_FOUND", message: `unknown method ${JSON.stringify(method)}`, details: { method } });
-    if (method !== "hello" && !this.helloed) {
-      return this.fail(id, RpcCode.PROTOCOL_MISMATCH, { code: "PROTOCOL_MISMATCH", message: "call hello { protocol } first", details: { protocol: PROTOCOL_VERSION } });
-    }
+    const handler = this.server.handlers.get(method);
+    if (!handler) return this.fail(id, new TroupeError("METHOD_NOT_FOUND", `unknown method ${JSON.stringify(method)}`, { method }));
+    if (method !== "hello" && !this.helloed) return this.fail(id, new TroupeError("PROTOCOL_MISMATCH", "call hello { protocol } first", { protocol: PROTOCOL_VERSION }));
     if (this.server.shuttingDown && method !== "hello" && method !== "daemon.status") {
-      return this.fail(id, RpcCode.SHUTTING_DOWN, { code: "SHUTTING_DOWN", message: "the daemon is shutting down; retry in a moment", details: {} });
+      return this.fail(id, new TroupeError("SHUTTING_DOWN", "the daemon is shutting down; retry in a moment"));
     }
-    let checked: Record<string, unknown>;
+    let run: () => unknown;
     try {
-      checked = spec.params(params as Record<string, unknown>);
+      run = handler(params as Record<string, unknown>, this);
     } catch (error) {
-      return this.failWith(id, method, error);
+      return this.failWith(id, method, error, RpcCode.INVALID_PARAMS);
     }
     let result: unknown;
     try {
-      result = spec.run(checked, this);
+      result = run();
     } catch (error) {
       return this.failWith(id, method, error);
     }
@@ -166,16 +157,15 @@ export class Connection {
     }
   }
 
-  private failWith(id: RpcId | undefined, method: string, error: unknown): void {
-    if (error instanceof RpcFailure) return this.fail(id, error.rpcCode, error.data);
-    if (isTroupeError(error)) return this.fail(id, RpcCode.APPLICATION_ERROR, error.toJSON());
+  private failWith(id: RpcId | undefined, method: string, error: unknown, rpcCode?: number): void {
+    if (isTroupeError(error)) return this.fail(id, error, rpcCode);
     this.server.logger.error({ err: error, method, connection: this.id }, "request failed unexpectedly");
     const message = error instanceof Error ? error.message : String(error);
-    this.fail(id, RpcCode.INTERNAL_ERROR, { code: "INTERNAL", message: `internal error in ${method}: ${message}`, details: {} });
+    this.fail(id, new TroupeError("INTERNAL", `internal error in ${method}: ${message}`));
   }
 
   private dispose(): void {
-    this.closing = true;
+    this.lines.stop();
     for (const fn of this.cleanups.splice(0)) {
       try {
         fn();
@@ -189,15 +179,19 @@ export class Connection {
 
 export class RpcServer {
   shuttingDown = false;
+  readonly handlers: ReadonlyMap<string, Handler>;
   private server: Server | null = null;
   private readonly connections = new Set<Connection>();
   private nextId = 1;
 
   constructor(
     readonly socketPath: string,
-    readonly methods: Map<string, MethodSpec>,
+    methods: MethodTable,
     readonly logger: Logger,
-  ) {}
+  ) {
+    // A Map, so that a method name from the wire never reaches an object's prototype ("__proto__", "constructor").
+    this.handlers = new Map(Object.entries(methods).map(([name, method]) => [name, bind(method)]));
+  }
 
   get connectionCount(): number {
     return this.connections.size;
@@ -258,5 +252,3 @@ function removeStaleSocket(path: string): void {
     // not there
   }
 }
-
-export { protocolMismatchMessage };

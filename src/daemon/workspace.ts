@@ -1,6 +1,7 @@
 /**
- * Where a workspace's daemon lives. Shared by the daemon and the CLI, so it
- * imports only node builtins and the shared errors.
+ * Which workspace a directory belongs to. Shared by the daemon and the CLI,
+ * so it imports only node builtins and the shared errors (the paths under
+ * `.troupe/` are src/shared/layout.ts's).
  *
  * The workspace is the repository's main working tree (DESIGN §9): a command
  * run inside a builder's worktree reaches the same daemon as one run in the
@@ -9,9 +10,7 @@
  * hot path), anything unusual asks git itself.
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { TroupeError } from "../shared/errors.js";
 
@@ -21,9 +20,6 @@ export interface WorkspaceInfo {
   /** The git common dir (`<root>/.git` for an ordinary repository). */
   commonDir: string;
 }
-
-/** Unix socket paths are limited to 107 bytes on Linux; keep a margin. */
-export const SOCKET_PATH_LIMIT = 100;
 
 export function findWorkspace(start: string = process.cwd()): WorkspaceInfo {
   const env = process.env;
@@ -85,30 +81,4 @@ function findViaGit(start: string): WorkspaceInfo {
   } catch (error) {
     throw new TroupeError("NOT_A_GIT_REPO", `${start} is in a git repository without a working tree (bare?): troupe needs one.`, { path: start }, { cause: error });
   }
-}
-
-export interface DaemonPaths {
-  troupeDir: string;
-  runDir: string;
-  logsDir: string;
-  /** The socket the daemon listens on. */
-  socket: string;
-  /** When the socket lives outside `.troupe/run` (path too long), this file records where. */
-  socketRecord: string;
-  logFile: string;
-}
-
-export function daemonPaths(root: string): DaemonPaths {
-  const troupeDir = join(root, ".troupe");
-  const runDir = join(troupeDir, "run");
-  const logsDir = join(troupeDir, "logs");
-  const preferred = join(runDir, "daemon.sock");
-  const socket = Buffer.byteLength(preferred) <= SOCKET_PATH_LIMIT ? preferred : join(shortSocketDir(root), "daemon.sock");
-  return { troupeDir, runDir, logsDir, socket, socketRecord: join(runDir, "daemon.sock.path"), logFile: join(logsDir, "daemon.log") };
-}
-
-/** A short, owner-only directory for sockets whose natural path is too long: keyed by a hash of the workspace. */
-export function shortSocketDir(root: string): string {
-  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
-  return join(base, `troupe-${process.getuid?.() ?? 0}`, createHash("sha256").update(root).digest("hex").slice(0, 12));
 }

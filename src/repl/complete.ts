@@ -4,20 +4,20 @@
  * and client methods that take one (`history("al<Tab>`). Anything else goes
  * to node:repl's own completer (JavaScript, dot-command names).
  */
+import type { ReplCommand } from "./commands.js";
 
-/** Dot-commands whose argument is a builder name. */
-export const NAME_COMMANDS = ["builder", "history", "mail", "watch"] as const;
+/** Client methods whose first argument is a builder name. */
+const CLIENT_METHODS = ["get", "history", "stop", "restart", "destroy"];
 
-const DOT_COMMAND = new RegExp(`^\\s*\\.(?:${NAME_COMMANDS.join("|")})\\s+([a-z0-9._-]*)$`);
-const CALL = /(?:^|[^\w$.])(?:builder|history|mail|watch|send|troupe\s*\.\s*(?:get|history|stop|restart|destroy))\s*\(\s*(["'`])([a-z0-9._-]*)$/;
-
-/** The partial builder name at the end of `line` when a name belongs there, else null. */
-export function namePrefix(line: string): string | null {
-  const dot = DOT_COMMAND.exec(line);
-  if (dot) return dot[1]!;
-  const call = CALL.exec(line);
-  if (call) return call[2]!;
-  return null;
+/**
+ * The partial builder name at the end of a line when a name belongs there
+ * (else null), for the commands that take one: `.builder al`, `history("al`.
+ */
+export function nameCompletion(commands: readonly ReplCommand[]): (line: string) => string | null {
+  const named = commands.filter((c) => c.takesName);
+  const dot = new RegExp(`^\\s*\\.(?:${named.filter((c) => c.dot).map((c) => c.name).join("|")})\\s+([a-z0-9._-]*)$`);
+  const call = new RegExp(`(?:^|[^\\w$.])(?:${named.filter((c) => c.helper).map((c) => c.name).join("|")}|troupe\\s*\\.\\s*(?:${CLIENT_METHODS.join("|")}))\\s*\\(\\s*(["'\`])([a-z0-9._-]*)$`);
+  return (line) => dot.exec(line)?.[1] ?? call.exec(line)?.[2] ?? null;
 }
 
 /** node:repl's completion result for `prefix` among `names`. */

@@ -3,8 +3,8 @@
  * (stopped, crashed, upgraded) the session says so once, and the next command
  * connects again, starting a daemon like every other command does.
  */
-import { connectDaemon } from "../cli/client.js";
-import { TroupeClient } from "../cli/connect.js";
+import { TroupeClient } from "../client/connect.js";
+import { connectDaemon } from "../client/discovery.js";
 import type { HelloResult } from "../daemon/protocol.js";
 
 async function openClient(): Promise<{ client: TroupeClient; hello: HelloResult }> {

@@ -12,18 +12,16 @@
  */
 import type { ChartDefinition, ChartState, ChartTransition } from "../daemon/protocol.js";
 
-export type { ChartDefinition, ChartState, ChartTransition } from "../daemon/protocol.js";
-
 export const CHART_FORMATS = ["mermaid", "dot", "json", "svg"] as const;
 export type ChartFormat = (typeof CHART_FORMATS)[number];
 
 /** SVG id of a state's node (atomic, final) or cluster (compound). */
-export function stateElementId(path: string): string {
+function stateElementId(path: string): string {
   return `s:${path}`;
 }
 
 /** SVG id of the edge(s) of `transitions[index]` (several targets share it, suffixed `:n` after the first). */
-export function transitionElementId(index: number): string {
+function transitionElementId(index: number): string {
   return `t:${index}`;
 }
 

@@ -29,7 +29,7 @@ function scriptJson(value: unknown): string {
 }
 
 /** Graphviz's SVG document without its XML prolog, doctype and comments, to sit inside HTML. */
-export function inlineSvg(svg: string): string {
+function inlineSvg(svg: string): string {
   const start = svg.indexOf("<svg");
   return (start === -1 ? svg : svg.slice(start)).replace(/<!--[\s\S]*?-->/g, "").trim();
 }

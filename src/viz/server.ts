@@ -17,18 +17,16 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { NAME_PATTERN, type ChartDefinition } from "../daemon/protocol.js";
-import { TroupeError } from "../shared/errors.js";
+import type { DaemonClient } from "../client/rpc.js";
+import type { ChartDefinition } from "../daemon/protocol.js";
+import type { BuilderStatus } from "../shared/contract.js";
+import { TroupeError, isTroupeError } from "../shared/errors.js";
+import { builderNameProblem } from "../shared/vocabulary.js";
 import { toSvg } from "./export.js";
 import { renderPage } from "./page.js";
 
-/** What the server needs of a daemon connection (DaemonClient has it). */
-export interface VizConnection {
-  call<T = unknown>(method: string, params?: Record<string, unknown>): Promise<T>;
-  onEvent(listener: (event: unknown) => void): void;
-  onClose(listener: () => void): void;
-  close(): void;
-}
+/** What the server needs of a daemon connection. */
+export type VizConnection = Pick<DaemonClient, "call" | "onEvent" | "onClose" | "close">;
 
 export interface VizServerOptions {
   /** Opens a connection to the daemon (the first one may start it; reconnects must not). */
@@ -51,7 +49,7 @@ export interface VizServer {
 /** What the page gets on every change: the builders and whether the daemon is reachable. */
 export interface VizState {
   connected: boolean;
-  builders: unknown[];
+  builders: BuilderStatus[];
   error: string | null;
 }
 
@@ -100,7 +98,7 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
         const current = connection;
         if (!current) break;
         try {
-          state.builders = await current.call<unknown[]>("status", { all: true });
+          state.builders = await current.call("status", { all: true });
           state.error = null;
         } catch (error) {
           state.error = (error as Error).message;
@@ -116,8 +114,7 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
   const attach = async (conn: VizConnection) => {
     conn.onEvent((event) => {
       if (conn !== connection) return;
-      const e = event as { type?: string };
-      if (e?.type !== "transition") return;
+      if (event.type !== "transition") return;
       broadcast("transition", event);
       void refresh();
     });
@@ -161,7 +158,7 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
 
   try {
     connection = await options.connect("first");
-    definition = await connection.call<ChartDefinition>("chart.definition", { machine: "builder" });
+    definition = await connection.call("chart.definition", { machine: "builder" });
     svg = await toSvg(definition);
     await attach(connection);
   } catch (error) {
@@ -208,14 +205,14 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
         return sendJson(res, 200, state);
       case "/api/history": {
         const name = url.searchParams.get("name") ?? "";
-        if (!NAME_PATTERN.test(name)) return sendJson(res, 400, { error: { code: "INVALID_NAME", message: "name must be a builder name" } });
+        if (builderNameProblem(name) !== null) return sendJson(res, 400, { error: { code: "INVALID_NAME", message: "name must be a builder name" } });
         const current = connection;
         if (!current) return sendJson(res, 503, { error: { code: "DAEMON_UNREACHABLE", message: "the daemon is not connected" } });
         try {
           return sendJson(res, 200, await current.call("history", { name }));
         } catch (error) {
-          const e = error as { code?: string; message?: string };
-          return sendJson(res, e.code === "NOT_FOUND" ? 404 : 502, { error: { code: e.code ?? "ERROR", message: e.message ?? String(error) } });
+          const code = isTroupeError(error) ? error.code : "ERROR";
+          return sendJson(res, code === "NOT_FOUND" ? 404 : 502, { error: { code, message: error instanceof Error ? error.message : String(error) } });
         }
       }
       case "/events": {

@@ -3,7 +3,7 @@
  * the Supervisor's interface (DESIGN §10).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type TroupeClient } from "../../src/cli/connect.js";
+import { connect, type TroupeClient } from "../../src/client/connect.js";
 import { TroupeError } from "../../src/shared/errors.js";
 import type { SupervisorEvent } from "../../src/supervisor/types.js";
 import { waitFor } from "../helpers/workspace.js";

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "../../src/cli/connect.js";
+import { connect } from "../../src/client/connect.js";
 import { isProcessAlive } from "../../src/shared/proc.js";
 import { waitFor } from "../helpers/workspace.js";
 import { BIN, ROOT, TestWorkspace, agent, cliEnv } from "../e2e/harness.js";

@@ -1,10 +1,10 @@
 import { createConnection } from "node:net";
 import { StringDecoder } from "node:string_decoder";
 import { LineDecoder, PROTOCOL_VERSION as PTY_PROTOCOL, parseFrame, type ClientFrame } from "../../actors/pty-host/protocol.js";
+import { withDaemon } from "../../client/discovery.js";
 import type { AttachInfo } from "../../daemon/protocol.js";
+import { TroupeError } from "../../shared/errors.js";
 import { checkName, parse } from "../args.js";
-import { withDaemon } from "../client.js";
-import { CliError } from "../errors.js";
 
 export const usage = `Usage: troupe attach <name>
 
@@ -21,7 +21,7 @@ const DETACH_BYTE = 0x1d;
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv, {}, usage, { min: 1, max: 1, names: ["name"] });
   const name = checkName(args.positionals[0]!);
-  const info = await withDaemon((client) => client.call<AttachInfo>("attach.info", { name }));
+  const info = await withDaemon((client) => client.call("attach.info", { name }));
   return attach(info);
 }
 
@@ -68,7 +68,7 @@ function attach(info: AttachInfo): Promise<number> {
       try {
         frames = lines.push(chunk);
       } catch (error) {
-        return finish(1, null, new CliError("HOST_UNREACHABLE", `the pty host of ${info.name} sent a bad frame: ${(error as Error).message}`));
+        return finish(1, null, new TroupeError("HOST_UNREACHABLE", `the pty host of ${info.name} sent a bad frame: ${(error as Error).message}`));
       }
       for (const line of frames) {
         const frame = parseFrame(line);
@@ -97,7 +97,7 @@ function attach(info: AttachInfo): Promise<number> {
           case "reply":
             if (frame.ok === false) {
               const error = frame.error as { code?: string; message?: string } | undefined;
-              finish(1, null, new CliError(error?.code ?? "HOST_UNREACHABLE", `pty host of ${info.name}: ${error?.message ?? "request refused"}`));
+              finish(1, null, TroupeError.fromJSON({ code: error?.code ?? "HOST_UNREACHABLE", message: `pty host of ${info.name}: ${error?.message ?? "request refused"}` }));
             }
             break;
           default:
@@ -106,8 +106,8 @@ function attach(info: AttachInfo): Promise<number> {
       }
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      finish(1, null, new CliError("HOST_UNREACHABLE", `cannot reach the terminal of ${info.name} at ${info.socket}: ${error.message}`, { name: info.name, socket: info.socket }));
+      finish(1, null, new TroupeError("HOST_UNREACHABLE", `cannot reach the terminal of ${info.name} at ${info.socket}: ${error.message}`, { name: info.name, socket: info.socket }));
     });
-    socket.on("close", () => finish(attached ? 0 : 1, attached ? `[the terminal of ${info.name} closed]` : null, attached ? undefined : new CliError("HOST_UNREACHABLE", `the pty host of ${info.name} closed the connection`)));
+    socket.on("close", () => finish(attached ? 0 : 1, attached ? `[the terminal of ${info.name} closed]` : null, attached ? undefined : new TroupeError("HOST_UNREACHABLE", `the pty host of ${info.name} closed the connection`)));
   });
 }

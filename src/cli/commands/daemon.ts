@@ -1,9 +1,10 @@
-import type { DaemonStatusResult, HelloResult } from "../../daemon/protocol.js";
+import { connectDaemon, launchDaemon, socketPathOf, workspace } from "../../client/discovery.js";
+import type { DaemonClient } from "../../client/rpc.js";
+import { UsageError, isTroupeError } from "../../shared/errors.js";
 import { isProcessAlive } from "../../shared/proc.js";
+import { paint, time } from "../../term/paint.js";
 import { parse, str } from "../args.js";
-import { connectDaemon, socketPathOf, startDaemon, workspace, type DaemonClient } from "../client.js";
-import { CliError, UsageError } from "../errors.js";
-import { paint, print, printJson, time } from "../output.js";
+import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe daemon start [--node <path>]
        troupe daemon stop
@@ -27,7 +28,7 @@ async function existing(): Promise<DaemonClient | null> {
   try {
     return await connectDaemon({ autostart: false });
   } catch (error) {
-    if (error instanceof CliError && error.code === "DAEMON_NOT_RUNNING") return null;
+    if (isTroupeError(error, "DAEMON_NOT_RUNNING")) return null;
     throw error;
   }
 }
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   if (action === "start") {
     let client = await existing();
     const started = client === null;
-    client ??= await startDaemon(workspace().root, { node: str(args.values.node), announce: false });
+    client ??= await launchDaemon(workspace().root, { node: str(args.values.node), announce: false });
     const hello = client.hello!;
     client.close();
     if (args.json) printJson({ running: true, started, ...hello });
@@ -55,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       else print("no daemon is running");
       return 0;
     }
-    const hello = client.hello as HelloResult;
+    const hello = client.hello!;
     await client.call("daemon.stop").catch(() => undefined);
     client.close();
     const how = await waitForExit(hello.pid);
@@ -70,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     else print(`no daemon is running for ${root}`);
     return 1;
   }
-  const status = await client.call<DaemonStatusResult>("daemon.status");
+  const status = await client.call("daemon.status");
   client.close();
   if (args.json) {
     printJson({ running: true, ...status });

@@ -3,14 +3,16 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { MailRow } from "../../storage/types.js";
-import type { BuilderStatus } from "../../supervisor/types.js";
+import { launchDaemon } from "../../client/discovery.js";
+import type { DaemonClient } from "../../client/rpc.js";
+import type { BuilderStatus, MailMessage } from "../../shared/contract.js";
+import { TroupeError } from "../../shared/errors.js";
 import { isProcessAlive } from "../../shared/proc.js";
+import { builderTree } from "../../term/builders.js";
+import { mailList } from "../../term/mail.js";
+import { paint } from "../../term/paint.js";
 import { parse } from "../args.js";
-import { startDaemon, type DaemonClient } from "../client.js";
-import { CliError } from "../errors.js";
-import { builderTree, mailList } from "../format.js";
-import { note, paint, print, printJson } from "../output.js";
+import { note, print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe demo
 
@@ -37,15 +39,14 @@ export async function run(argv: string[]): Promise<number> {
     gitInit(repo);
     say(p.bold("troupe demo: a lead and two builders in a throwaway repository"));
     say(`  repository  ${repo}`);
-    client = await startDaemon(repo, { announce: false });
+    client = await launchDaemon(repo, { announce: false });
     daemonPid = client.hello!.pid;
     say(`  daemon      pid ${daemonPid} (${client.hello!.socket})`);
     say("");
     await client.call("subscribe", {});
     let live = true;
-    client.onEvent((event) => {
-      const e = event as { type?: string; name?: string; from?: string; to?: string; event?: string };
-      if (live && e.type === "transition") say(`  ${p.dim("·")} ${p.bold(e.name ?? "?")} ${e.from} → ${e.to}${e.event ? p.dim(`  (${e.event})`) : ""}`);
+    client.onEvent((e) => {
+      if (live && e.type === "transition") say(`  ${p.dim("·")} ${p.bold(e.name)} ${e.from} → ${e.to}${e.event ? p.dim(`  (${e.event})`) : ""}`);
     });
     const node = process.execPath;
     await client.call("spawn", { name: "lead", cmd: [node, AGENT, "lead", "2"], role: "lead", restart: "temporary", task: "coordinate two builders" });
@@ -86,20 +87,20 @@ async function waitAllCompleted(client: DaemonClient, names: string[]): Promise<
   const timeoutMs = Number(process.env.TROUPE_DEMO_TIMEOUT_MS ?? 120_000);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const builders = await client.call<BuilderStatus[]>("status", {});
+    const builders = await client.call("status", {});
     const mine = builders.filter((b) => names.includes(b.name));
     const failed = mine.find((b) => b.state === "zombie");
-    if (failed) throw new CliError("DEMO_FAILED", `builder ${failed.name} became a zombie: ${failed.reason ?? "no reason given"}`);
+    if (failed) throw new TroupeError("DEMO_FAILED", `builder ${failed.name} became a zombie: ${failed.reason ?? "no reason given"}`);
     if (mine.length === names.length && mine.every((b) => b.state === "completed")) return builders;
-    if (Date.now() > deadline) throw new CliError("DEMO_FAILED", `the demo did not finish within ${timeoutMs} ms (states: ${mine.map((b) => `${b.name} ${b.state}`).join(", ")})`);
+    if (Date.now() > deadline) throw new TroupeError("DEMO_FAILED", `the demo did not finish within ${timeoutMs} ms (states: ${mine.map((b) => `${b.name} ${b.state}`).join(", ")})`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
-async function allMail(client: DaemonClient, inboxes: string[]): Promise<MailRow[]> {
-  const byId = new Map<string, MailRow>();
+async function allMail(client: DaemonClient, inboxes: string[]): Promise<MailMessage[]> {
+  const byId = new Map<string, MailMessage>();
   for (const name of inboxes) {
-    for (const m of await client.call<MailRow[]>("mail", name === "operator" ? {} : { name })) byId.set(m.id, m);
+    for (const m of await client.call("mail", name === "operator" ? {} : { name })) byId.set(m.id, m);
   }
   return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
@@ -109,7 +110,7 @@ async function cleanUp(repo: string, client: DaemonClient | null, daemonPid: num
   const problems: string[] = [];
   if (client) {
     try {
-      for (const b of await client.call<BuilderStatus[]>("status", {})) {
+      for (const b of await client.call("status", {})) {
         await client.call("destroy", { name: b.name, force: true }).catch((error: Error) => problems.push(`destroy ${b.name}: ${error.message}`));
       }
       await client.call("daemon.stop", {}).catch(() => undefined);

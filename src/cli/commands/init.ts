@@ -1,7 +1,8 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { workspace } from "../../client/discovery.js";
+import { workspaceLayout } from "../../shared/layout.js";
 import { parse } from "../args.js";
-import { workspace } from "../client.js";
 import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe init
@@ -17,7 +18,7 @@ Options:
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv, {}, usage, { min: 0, max: 0 });
   const { root, commonDir } = workspace();
-  const troupeDir = join(root, ".troupe");
+  const { troupeDir } = workspaceLayout(root);
   const created = !existsSync(troupeDir);
   mkdirSync(troupeDir, { recursive: true, mode: 0o700 });
   chmodSync(troupeDir, 0o700);

@@ -1,8 +1,8 @@
-import type { BuilderStatus } from "../../supervisor/types.js";
+import { withDaemon } from "../../client/discovery.js";
+import { stateLabel } from "../../term/builders.js";
+import { paint } from "../../term/paint.js";
 import { checkName, parse } from "../args.js";
-import { withDaemon } from "../client.js";
-import { stateLabel } from "../format.js";
-import { paint, print, printJson } from "../output.js";
+import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe stop <name>
        troupe restart <name>
@@ -22,8 +22,9 @@ Options:
 export async function run(argv: string[], command: string): Promise<number> {
   const args = parse(argv, command === "destroy" ? { force: { type: "boolean" } } : {}, usage.replaceAll("$0", command), { min: 1, max: 1, names: ["name"] });
   const name = checkName(args.positionals[0]!);
-  const params: Record<string, unknown> = { name, ...(args.values.force === true ? { force: true } : {}) };
-  const builder = await withDaemon((client) => client.call<BuilderStatus>(command, params));
+  const builder = await withDaemon((client) =>
+    command === "destroy" ? client.call("destroy", { name, ...(args.values.force === true ? { force: true } : {}) }) : client.call(command === "stop" ? "stop" : "restart", { name }),
+  );
   if (args.json) {
     printJson(builder);
   } else {

@@ -1,7 +1,8 @@
 import { closeSync, createReadStream, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
+import { connectDaemon } from "../../client/discovery.js";
+import type { DaemonClient } from "../../client/rpc.js";
 import type { LogsInfo } from "../../daemon/protocol.js";
 import { checkName, parse } from "../args.js";
-import { connectDaemon } from "../client.js";
 import { note, printJson } from "../output.js";
 
 export const usage = `Usage: troupe logs <name> [--follow]
@@ -21,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const client = await connectDaemon();
   let info: LogsInfo;
   try {
-    info = await client.call<LogsInfo>("logs.path", { name });
+    info = await client.call("logs.path", { name });
     if (args.values.follow === true) await client.call("subscribe", { names: [name] });
   } catch (error) {
     client.close();
@@ -60,7 +61,7 @@ function readAll(path: string): string {
   }
 }
 
-function follow(info: LogsInfo, json: boolean, client: Awaited<ReturnType<typeof connectDaemon>>): Promise<number> {
+function follow(info: LogsInfo, json: boolean, client: DaemonClient): Promise<number> {
   return new Promise((resolve) => {
     let offset = 0;
     let watcher: FSWatcher | null = null;
@@ -107,9 +108,8 @@ function follow(info: LogsInfo, json: boolean, client: Awaited<ReturnType<typeof
       if (message) note(message);
       resolve(code);
     };
-    client.onEvent((event) => {
-      const e = event as { type?: string; id?: string; to?: string };
-      if (e.type === "transition" && e.id === info.id && e.to?.startsWith("destroyed")) stop(0, `troupe: ${info.name} was destroyed`);
+    client.onEvent((e) => {
+      if (e.type === "transition" && e.id === info.id && e.to.startsWith("destroyed")) stop(0, `troupe: ${info.name} was destroyed`);
     });
     client.onClose(() => stop(0, "troupe: the daemon went away; stopped following"));
     process.once("SIGINT", () => stop(0));

@@ -1,7 +1,6 @@
-import type { MailRow } from "../../storage/types.js";
+import { agentAuth, withDaemon } from "../../client/discovery.js";
+import { mailList } from "../../term/mail.js";
 import { parse } from "../args.js";
-import { agentAuth, withDaemon } from "../client.js";
-import { mailList } from "../format.js";
 import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe mail [<name>] [--unread]
@@ -17,7 +16,7 @@ Options:
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv, { unread: { type: "boolean" } }, usage, { min: 0, max: 1, names: ["name"] });
   const name = args.positionals[0];
-  const rows = await withDaemon((client) => client.call<MailRow[]>("mail", { ...(name !== undefined ? { name } : {}), ...(args.values.unread === true ? { unread: true } : {}), ...agentAuth() }));
+  const rows = await withDaemon((client) => client.call("mail", { ...(name !== undefined ? { name } : {}), ...(args.values.unread === true ? { unread: true } : {}), ...agentAuth() }));
   if (args.json) printJson(rows);
   else print(mailList(rows));
   return 0;

@@ -1,8 +1,9 @@
-import type { BuilderStatus } from "../../supervisor/types.js";
+import { withDaemon } from "../../client/discovery.js";
+import { UsageError } from "../../shared/errors.js";
+import { paint } from "../../term/paint.js";
+import { adoptText, doctorText, gcText } from "../../term/reports.js";
 import { parse, str, type OptionSpec } from "../args.js";
-import { withDaemon } from "../client.js";
-import { UsageError } from "../errors.js";
-import { paint, print, printJson } from "../output.js";
+import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe adopt
        troupe doctor [--fix]
@@ -20,34 +21,25 @@ Options:
   --json              print the daemon's report
   -h, --help`;
 
-interface Finding {
-  kind: string;
-  name: string | null;
-  id: string | null;
-  detail: string;
-  fix: string;
-}
-
-interface DoctorReport {
-  findings: Finding[];
-  fixed?: Finding[];
-  failed?: Array<Finding & { error: string }>;
-}
-
 export async function run(argv: string[], command: string): Promise<number> {
   const options: OptionSpec = command === "doctor" ? { fix: { type: "boolean" } } : command === "gc" ? { "older-than": { type: "string" } } : {};
   const args = parse(argv, options, usage, { min: 0, max: 0 });
-  const params: Record<string, unknown> = {};
-  if (command === "doctor") params.fix = args.values.fix === true;
-  const age = str(args.values["older-than"]);
-  if (age !== undefined) params.olderThanMs = parseAge(age);
-  const report = await withDaemon((client) => client.call<unknown>(command, params));
-  if (args.json) printJson(report);
-  else print(describe(command, report));
+  const p = paint();
+  const show = (report: unknown, text: string) => (args.json ? printJson(report) : print(text));
   if (command === "doctor") {
-    const r = report as DoctorReport;
-    return r.findings.length === 0 && (r.failed ?? []).length === 0 ? 0 : 1;
+    const report = await withDaemon((client) => client.call("doctor", { fix: args.values.fix === true }));
+    show(report, doctorText(report, p, "Run `troupe doctor --fix` to repair them."));
+    return report.findings.length === 0 && (report.failed ?? []).length === 0 ? 0 : 1;
   }
+  if (command === "adopt") {
+    const report = await withDaemon((client) => client.call("adopt"));
+    show(report, adoptText(report, p));
+    return 0;
+  }
+  const age = str(args.values["older-than"]);
+  const params = age === undefined ? {} : { olderThanMs: parseAge(age) };
+  const report = await withDaemon((client) => client.call("gc", params));
+  show(report, gcText(report));
   return 0;
 }
 
@@ -56,26 +48,4 @@ function parseAge(text: string): number {
   if (!match) throw new UsageError(`--older-than ${JSON.stringify(text)}: use a number with a unit, e.g. 30m, 12h, 7d (or 0)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
-}
-
-function describe(command: string, report: unknown): string {
-  const p = paint();
-  const finding = (f: Finding) => `  ${p.yellow(f.kind)}${f.name ? ` ${p.bold(f.name)}` : ""}: ${f.detail}${f.fix ? p.dim(` (fix: ${f.fix})`) : ""}`;
-  if (command === "doctor") {
-    const r = report as DoctorReport;
-    const lines: string[] = [];
-    if (r.fixed && r.fixed.length > 0) lines.push(p.green(`fixed ${r.fixed.length}:`), ...r.fixed.map(finding));
-    if (r.failed && r.failed.length > 0) lines.push(p.red(`could not fix ${r.failed.length}:`), ...r.failed.map((f) => `${finding(f)} ${p.red(f.error)}`));
-    if (r.findings.length > 0) lines.push(p.yellow(`${r.findings.length} problem(s)${r.fixed ? " remain" : ""}:`), ...r.findings.map(finding), ...(r.fixed ? [] : ["Run `troupe doctor --fix` to repair them."]));
-    else lines.push(p.green("no problems: the store and the world agree"));
-    return lines.join("\n");
-  }
-  if (command === "adopt") {
-    const r = report as { adopted: BuilderStatus[]; skipped: Array<{ name: string; id: string; reason: string }> };
-    const lines = r.adopted.map((b) => `adopted ${p.bold(b.name)} (${b.state}, pid ${b.pid ?? "-"})`);
-    lines.push(...r.skipped.map((s) => `skipped ${p.bold(s.name)} (${s.id}): ${s.reason}`));
-    return lines.length > 0 ? lines.join("\n") : "no orphan pty hosts to adopt";
-  }
-  const r = report as { removed: Array<{ name: string; id: string }> };
-  return r.removed.length > 0 ? `pruned ${r.removed.length} tombstone(s): ${r.removed.map((t) => t.name).join(", ")}` : "no tombstones old enough to prune";
 }

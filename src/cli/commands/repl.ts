@@ -1,6 +1,6 @@
 import { runRepl } from "../../repl/index.js";
+import { UsageError } from "../../shared/errors.js";
 import { parse } from "../args.js";
-import { UsageError } from "../errors.js";
 
 export const usage = `Usage: troupe repl
 

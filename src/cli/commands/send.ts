@@ -1,8 +1,10 @@
-import type { MailRow } from "../../storage/types.js";
+import { agentAuth, withDaemon } from "../../client/discovery.js";
+import type { SendRequest } from "../../shared/contract.js";
+import { UsageError } from "../../shared/errors.js";
+import { PRIORITIES } from "../../shared/vocabulary.js";
+import { paint } from "../../term/paint.js";
 import { checkChoice, parse, str } from "../args.js";
-import { agentAuth, withDaemon } from "../client.js";
-import { UsageError } from "../errors.js";
-import { paint, print, printJson } from "../output.js";
+import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe send <to> <body> [--type <type>] [--subject <text>] [--priority <p>] [--from <name>]
 
@@ -20,8 +22,6 @@ Options:
   --from <name>        send as this builder (operator only)
   --json               print the stored message(s)
   -h, --help`;
-
-const PRIORITY = ["low", "normal", "high", "urgent"] as const;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -41,18 +41,17 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const type = str(v.type);
   if (type !== undefined && !/^[a-z][a-z0-9_-]{0,63}$/.test(type)) throw new UsageError(`--type ${JSON.stringify(type)}: use a known type or x-<name>`);
-  const priority = checkChoice(str(v.priority), "priority", PRIORITY);
+  const priority = checkChoice(str(v.priority), "priority", PRIORITIES);
   const body = rawBody === "-" ? await readStdin() : rawBody;
-  const params: Record<string, unknown> = {
+  const request: SendRequest = {
     to,
     body,
     ...(type !== undefined ? { type } : {}),
     ...(str(v.subject) !== undefined ? { subject: str(v.subject) } : {}),
     ...(priority !== undefined ? { priority } : {}),
     ...(str(v.from) !== undefined ? { from: str(v.from) } : {}),
-    ...agentAuth(),
   };
-  const sent = await withDaemon((client) => client.call<MailRow[]>("send", params));
+  const sent = await withDaemon((client) => client.call("send", { ...request, ...agentAuth() }));
   if (args.json) {
     printJson(sent);
   } else {

@@ -1,8 +1,10 @@
-import type { BuilderStatus } from "../../supervisor/types.js";
-import { checkChoice, checkName, parse, str } from "../args.js";
-import { withDaemon } from "../client.js";
-import { UsageError } from "../errors.js";
-import { paint, print, printJson } from "../output.js";
+import { withDaemon } from "../../client/discovery.js";
+import type { SpawnOptions } from "../../shared/contract.js";
+import { UsageError } from "../../shared/errors.js";
+import { PTY_MODES, RESTART_TYPES } from "../../shared/vocabulary.js";
+import { paint } from "../../term/paint.js";
+import { checkChoice, checkName, checkRole, parse, str } from "../args.js";
+import { print, printJson } from "../output.js";
 import { splitWords } from "../words.js";
 
 export const usage = `Usage: troupe spawn <name> [--agent <profile> | -- <command> [args…] | --cmd "<words>" | --shell "<script>"] [options]
@@ -29,8 +31,6 @@ Options:
   -h, --help`;
 
 const WAYS = '--agent <profile>, -- <command> [args…], --cmd "<words>", or --shell "<script>"';
-const RESTART = ["permanent", "transient", "temporary"] as const;
-const PTY = ["auto", "on", "off"] as const;
 
 export async function run(argv: string[]): Promise<number> {
   const dashes = argv.indexOf("--");
@@ -73,19 +73,19 @@ export async function run(argv: string[]): Promise<number> {
   if (cmd === undefined && agent === undefined) throw new UsageError(`missing the agent: ${WAYS}`);
   const parent = str(v.parent);
   const role = str(v.role);
-  const params: Record<string, unknown> = {
+  const options: SpawnOptions = {
     name,
     ...(cmd ? { cmd } : {}),
     ...(agent !== undefined ? { agent } : {}),
     ...(str(v.task) !== undefined ? { task: str(v.task) } : {}),
     ...(parent !== undefined ? { parent: checkName(parent, "parent name") } : {}),
-    ...(role !== undefined ? { role: checkName(role, "role") } : {}),
-    ...(v.restart !== undefined ? { restart: checkChoice(str(v.restart), "restart", RESTART) } : {}),
-    ...(v.pty !== undefined ? { pty: checkChoice(str(v.pty), "pty", PTY) } : {}),
+    ...(role !== undefined ? { role: checkRole(role) } : {}),
+    ...(v.restart !== undefined ? { restart: checkChoice(str(v.restart), "restart", RESTART_TYPES) } : {}),
+    ...(v.pty !== undefined ? { pty: checkChoice(str(v.pty), "pty", PTY_MODES) } : {}),
     ...(str(v.base) !== undefined ? { base: str(v.base) } : {}),
     ...(v.replace === true ? { replace: true } : {}),
   };
-  const builder = await withDaemon((client) => client.call<BuilderStatus>("spawn", params));
+  const builder = await withDaemon((client) => client.call("spawn", options));
   if (args.json) {
     printJson(builder);
   } else {

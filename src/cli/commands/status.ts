@@ -1,7 +1,6 @@
-import type { BuilderStatus } from "../../supervisor/types.js";
+import { withDaemon } from "../../client/discovery.js";
+import { builderTree } from "../../term/builders.js";
 import { parse } from "../args.js";
-import { withDaemon } from "../client.js";
-import { builderTree } from "../format.js";
 import { print, printJson } from "../output.js";
 
 export const usage = `Usage: troupe status [--all] [--json]
@@ -16,7 +15,7 @@ Options:
 
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv, { all: { type: "boolean" } }, usage, { min: 0, max: 0 });
-  const builders = await withDaemon((client) => client.call<BuilderStatus[]>("status", { all: args.values.all === true }));
+  const builders = await withDaemon((client) => client.call("status", { all: args.values.all === true }));
   if (args.json) printJson(builders);
   else print(builderTree(builders));
   return 0;

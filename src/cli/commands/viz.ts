@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
+import { connectDaemon, workspace } from "../../client/discovery.js";
+import { UsageError } from "../../shared/errors.js";
 import { startVizServer, type VizServer } from "../../viz/server.js";
 import { parse, str } from "../args.js";
-import { connectDaemon, workspace } from "../client.js";
-import { UsageError } from "../errors.js";
 import { note, print } from "../output.js";
 
 export const usage = `Usage: troupe viz [--port <n>] [--no-open]

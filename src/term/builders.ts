@@ -1,10 +1,10 @@
 /**
- * Human output for builders and mail. Types only from the supervisor and the
- * storage contract (erased at build time: nothing is loaded).
+ * Builders on a terminal: state labels coloured by life state, the tree that
+ * `troupe status` and the REPL's `.tree` print, and a builder's transitions.
  */
-import type { MailRow } from "../storage/types.js";
-import type { BuilderStatus } from "../supervisor/types.js";
-import { paint, table, time, type Paint } from "./output.js";
+import type { BuilderStatus, HistoryEntry } from "../shared/contract.js";
+import { isOneOf, LIFE_STATES } from "../shared/vocabulary.js";
+import { paint, table, time, type Paint } from "./paint.js";
 
 export function stateLabel(b: Pick<BuilderStatus, "state" | "substate">, p: Paint): string {
   const label = b.substate ? `${b.state}.${b.substate}` : b.state;
@@ -20,6 +20,14 @@ export function stateLabel(b: Pick<BuilderStatus, "state" | "substate">, p: Pain
     default:
       return p.dim(label);
   }
+}
+
+/** A "state.substate" path from a transition, coloured like `troupe status` does it. */
+export function pathLabel(path: string, p: Paint): string {
+  const dot = path.indexOf(".");
+  const state = dot === -1 ? path : path.slice(0, dot);
+  if (!isOneOf(LIFE_STATES, state)) return p.dim(path); // "(none)"
+  return stateLabel({ state, substate: dot === -1 ? null : path.slice(dot + 1) }, p);
 }
 
 /** Builders as a tree: children indented under their parent, in creation order. */
@@ -55,17 +63,10 @@ export function builderTree(builders: BuilderStatus[], p: Paint = paint()): stri
   return table(rows);
 }
 
-export function mailList(rows: MailRow[], p: Paint = paint()): string {
-  if (rows.length === 0) return "No mail.";
-  return rows.map((m) => mailLine(m, p)).join("\n");
-}
-
-export function mailLine(m: MailRow, p: Paint = paint()): string {
-  const head = `${p.dim(time(m.createdAt))}  ${p.bold(m.from)} → ${p.bold(m.to)}${m.requestedTo && m.requestedTo !== m.to ? p.dim(` (${m.requestedTo})`) : ""}  ${p.cyan(m.type)}${m.priority !== "normal" ? ` ${p.yellow(m.priority)}` : ""}${m.readAt === null ? ` ${p.yellow("unread")}` : ""}  ${p.dim(m.id)}`;
-  const subject = m.subject ? `  ${p.bold(m.subject)}\n` : "";
-  const body = m.body
-    .split("\n")
-    .map((line) => `  ${line}`)
-    .join("\n");
-  return `${head}\n${subject}${body}`;
+/** A builder's transitions as a table: time, from → to, event. */
+export function historyTable(name: string, entries: HistoryEntry[], p: Paint): string {
+  if (entries.length === 0) return `No transitions recorded for ${name}.`;
+  const rows = [[p.bold("TIME"), p.bold("TRANSITION"), p.bold("EVENT")]];
+  for (const h of entries) rows.push([p.dim(time(h.at)), `${pathLabel(h.from, p)} → ${pathLabel(h.to, p)}`, p.cyan(h.event)]);
+  return table(rows);
 }
