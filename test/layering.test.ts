@@ -5,6 +5,7 @@
  * ours. The ranks are in test/helpers/import-graph.ts. The checks themselves
  * are tried on a planted back-up arrow and a planted cycle first.
  */
+import { isBuiltin } from "node:module";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "./e2e/harness.js";
@@ -57,6 +58,10 @@ describe("src/", () => {
       expect(files.filter((target) => layerOf(target) !== "machines"), file).toEqual([]);
       expect(packages.filter((name) => name !== "xstate"), file).toEqual([]);
     }
+  });
+
+  it("shared/ uses Node builtins only (every layer, the CLI included, may load it)", () => {
+    for (const [file, { packages }] of graph) if (layerOf(file) === "shared") expect(packages.filter((name) => !isBuiltin(name)), file).toEqual([]);
   });
 
   it("ranks the layers as DESIGN §2 draws them", () => {

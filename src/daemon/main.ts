@@ -10,7 +10,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { createLogger, type Logger } from "../shared/log.js";
+import { createLogger, type Logger } from "../supervisor/log.js";
 import { TroupeError, isTroupeError } from "../shared/errors.js";
 import { workspaceLayout } from "../shared/layout.js";
 import { createSupervisor, type Supervisor } from "../supervisor/index.js";

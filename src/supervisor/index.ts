@@ -1,6 +1,6 @@
 import { openStore } from "../storage/index.js";
 import { gitTopLevel, gitCommonDir } from "../actors/index.js";
-import { createLogger } from "../shared/log.js";
+import { createLogger } from "./log.js";
 import { TokenAuthority, loadOrCreateSecret } from "../mailbox/index.js";
 import { policyProblems, resolvePolicy } from "../machines/builder.js";
 import { TroupeError } from "../shared/errors.js";

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Mailbox, PtyDelivery, formatForTerminal, type MailRow, type Sender } from "../../src/mailbox/index.js";
-import { createLogger } from "../../src/shared/log.js";
+import { createLogger } from "../../src/supervisor/log.js";
 import { FakeClock, FakeDirectory, FakeTerminal, openTestStore, settle, waitFor, type TestStore } from "./helpers.js";
 
 const operator: Sender = { kind: "operator" };

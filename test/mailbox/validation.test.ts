@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES, Mailbox, type SendRequest, type Sender } from "../../src/mailbox/index.js";
 import { isTroupeError } from "../../src/shared/errors.js";
-import { createLogger } from "../../src/shared/log.js";
+import { createLogger } from "../../src/supervisor/log.js";
 import { FakeDirectory, openTestStore, type TestStore } from "./helpers.js";
 
 const operator: Sender = { kind: "operator" };
