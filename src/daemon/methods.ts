@@ -47,6 +47,15 @@ const auth: Check<{ token?: string }> = (value, field) => {
 /** Any JSON value (it came out of JSON.parse, so it is one). */
 const json: Check<unknown> = (value) => value;
 
+/** What a sent message and a reply both carry. */
+const messageFields = {
+  body: str(BODY_LIMIT),
+  type: optional(str(64, { nonEmpty: true })),
+  subject: optional(str(1024)),
+  priority: optional(oneOf(PRIORITIES)),
+  payload: optional(json),
+};
+
 /**
  * Every field of SpawnOptions (the compiler insists on each): the wire passes
  * on all a library caller can give, and drops the rest (DESIGN §9).
@@ -113,17 +122,7 @@ export function daemonMethods(ctx: DaemonContext): MethodTable {
     restart: { params: params({ name }), run: (p) => sup.restart(p.name) },
     destroy: { params: params({ name, force: optional(bool) }), run: (p) => sup.destroy(p.name, { force: p.force === true }) },
     send: {
-      params: params({
-        to: address,
-        body: str(BODY_LIMIT),
-        type: optional(str(64, { nonEmpty: true })),
-        subject: optional(str(1024)),
-        priority: optional(oneOf(PRIORITIES)),
-        from: optional(address),
-        threadId: optional(str(128, { nonEmpty: true })),
-        payload: optional(json),
-        auth: optional(auth),
-      }),
+      params: params({ to: address, ...messageFields, from: optional(address), threadId: optional(str(128, { nonEmpty: true })), auth: optional(auth) }),
       run: ({ auth: caller, ...request }) => sup.send(request, caller),
     },
     mail: {
@@ -135,15 +134,7 @@ export function daemonMethods(ctx: DaemonContext): MethodTable {
       run: (p) => sup.read(p.id, p.auth),
     },
     reply: {
-      params: params({
-        id: messageId,
-        body: str(BODY_LIMIT),
-        type: optional(str(64, { nonEmpty: true })),
-        subject: optional(str(1024)),
-        priority: optional(oneOf(PRIORITIES)),
-        payload: optional(json),
-        auth: optional(auth),
-      }),
+      params: params({ id: messageId, ...messageFields, auth: optional(auth) }),
       run: ({ id, auth: caller, ...request }) => sup.reply(id, request, caller),
     },
     doctor: { params: params({ fix: optional(bool) }), run: (p) => sup.doctor({ fix: p.fix === true }) },

@@ -14,6 +14,7 @@
  * older peer would misread. Adding a method or an optional field is not such a
  * change (unknown fields are ignored on both sides).
  */
+import type { BuilderMachineDefinition, BuilderStateDefinition, BuilderTransitionDefinition } from "../machines/definition.js";
 import type { AdoptReport, Auth, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent } from "../shared/contract.js";
 import type { SupervisorEventType } from "../shared/vocabulary.js";
 
@@ -111,39 +112,13 @@ export const CHART_MACHINES = ["builder"] as const;
 export type ChartMachine = (typeof CHART_MACHINES)[number];
 
 /**
- * A statechart as plain JSON (the daemon builds it from the XState machine;
- * the CLI and the visualizer draw it without loading XState).
+ * A statechart as plain JSON: the daemon builds it from the XState machine,
+ * and the CLI and the visualizer draw it without loading XState (the import
+ * is of types only, erased at run time). Written once, beside the machine.
  */
-export interface ChartDefinition {
-  id: string;
-  version: number;
-  /** Dotted path of the atomic state a new actor starts in. */
-  initial: string;
-  /** Every state but the root, parents before children, in document order. */
-  states: ChartState[];
-  transitions: ChartTransition[];
-}
-
-export interface ChartState {
-  /** Dotted path, e.g. "booting.provisioning". */
-  id: string;
-  parent: string | null;
-  type: "atomic" | "compound" | "final";
-  /** Key of the initial child of a compound state. */
-  initial: string | null;
-  description: string | null;
-}
-
-export interface ChartTransition {
-  /** The state that declares it (it applies in all its substates); "" is the root. */
-  source: string;
-  /** null for an eventless (`always`) transition. */
-  event: string | null;
-  /** Dotted paths; empty for a transition that changes only context. */
-  targets: string[];
-  guard: { type: string; params?: unknown } | null;
-  actions: Array<{ type: string; params?: unknown }>;
-}
+export type ChartDefinition = BuilderMachineDefinition;
+export type ChartState = BuilderStateDefinition;
+export type ChartTransition = BuilderTransitionDefinition;
 
 export function protocolMismatchMessage(daemon: number, cli: number): string {
   return `daemon speaks protocol ${daemon}, this CLI ${cli}: run \`troupe daemon stop\` then retry`;

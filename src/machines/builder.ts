@@ -183,6 +183,18 @@ function outcomeOf(context: BuilderContext, event: BuilderEvent): ExitOutcome | 
   }
 }
 
+/** `destroy` is legal from every state but the tombstone and the teardown itself. */
+const destroyOnRequest = { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } } as const;
+
+/** completed and zombie differ only in why: nothing runs, and only a person's restart or destroy moves them. */
+const finished = {
+  entry: "forgetProcess",
+  on: {
+    RESTART: { target: "#builder.booting.starting", actions: "resetForRestart" },
+    DESTROY: destroyOnRequest,
+  },
+} as const;
+
 export const builderMachine = setup({
   types: {
     context: {} as BuilderContext,
@@ -300,7 +312,7 @@ export const builderMachine = setup({
       // Entered only once the previous agent (if any) is gone.
       entry: "forgetProcess",
       on: {
-        DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
+        DESTROY: destroyOnRequest,
       },
       states: {
         provisioning: {
@@ -348,7 +360,7 @@ export const builderMachine = setup({
         DONE: { target: "#builder.completed", actions: ["markDone", { type: "settle", params: { reason: "worker_done" } }] },
         STOPPED: { target: "#builder.completed", actions: { type: "settle", params: { reason: "stopped" } } },
         SIBLING_RESTART: { target: "#builder.booting.starting", actions: "joinSiblingRestart" },
-        DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
+        DESTROY: destroyOnRequest,
       },
       states: {
         active: {
@@ -366,22 +378,8 @@ export const builderMachine = setup({
         },
       },
     },
-    completed: {
-      description: "Finished: worker_done, a clean exit, or stopped.",
-      entry: "forgetProcess",
-      on: {
-        RESTART: { target: "#builder.booting.starting", actions: "resetForRestart" },
-        DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
-      },
-    },
-    zombie: {
-      description: "Dead and not restarted automatically; context.reason says why.",
-      entry: "forgetProcess",
-      on: {
-        RESTART: { target: "#builder.booting.starting", actions: "resetForRestart" },
-        DESTROY: { target: "#builder.destroying", actions: { type: "settle", params: { reason: "destroyed" } } },
-      },
-    },
+    completed: { description: "Finished: worker_done, a clean exit, or stopped.", ...finished },
+    zombie: { description: "Dead and not restarted automatically; context.reason says why.", ...finished },
     destroying: {
       // Persisted, so a crash mid-teardown resumes it instead of leaving half a builder.
       description: "Tearing down: process tree, then worktree.",
