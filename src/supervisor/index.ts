@@ -12,7 +12,6 @@ import type { SupervisorOptions, SupervisorTimings } from "./types.js";
 export { Supervisor } from "./supervisor.js";
 export { BUILTIN_PROFILES, type AgentProfile } from "./profiles.js";
 export { validateBuilderName } from "../shared/spawn-request.js";
-export { workspaceLayout, type WorkspaceLayout } from "./layout.js";
 export type * from "./types.js";
 
 export const DEFAULT_TIMINGS: SupervisorTimings = {
