@@ -1,32 +1,43 @@
 /**
- * The pty host (DESIGN §5): one small detached process per builder that owns
- * the agent's terminal and outlives any supervisor.
- *
- *   node dist/actors/pty-host/main.js [--socket <path>] [--spare-for <run dir>]
- *
- * The spec (a PtyHostSpec as JSON) is read from standard input (the flags only
- * make the process recognisable in `ps`). When the agent runs and the socket
- * listens, one JSON line (a ReadyMessage) goes to fd 3, which is then closed:
- * after that the host never writes to its launcher again.
- *
- * Budget: ≤ 48 MB RSS. Import node builtins only (and node-pty, lazily).
+ * The pty host's agent lifecycle and requests (DESIGN §5); its entry point is
+ * main.ts. The agent's output goes to the screen first (screen.ts) and to the
+ * clients, the byte ring and the byte transcript once the screen has parsed
+ * it, so all of them agree at every moment.
  */
-import { createWriteStream, mkdirSync, openSync, type WriteStream } from "node:fs";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
 import { processStartTime, processTree, signalTree, type ProcessRef } from "../../shared/proc.js";
-import { terminateTree } from "../../shared/terminate.js";
 import { settlesWithin } from "../../shared/wait.js";
-import { DEFAULT_COLLECT_TIMEOUT_MS, DEFAULT_SCROLLBACK_BYTES, PROTOCOL_VERSION, parseFrame, type ExitStatus, type HostIdentity, type HostStatus, type PtyErrorInfo, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
+import {
+  DEFAULT_COLLECT_TIMEOUT_MS,
+  DEFAULT_SCROLLBACK_BYTES,
+  DEFAULT_SCROLLBACK_LINES,
+  PROTOCOL_VERSION,
+  parseFrame,
+  textTranscriptPath,
+  type ExitStatus,
+  type HostIdentity,
+  type HostStatus,
+  type PtyErrorInfo,
+  type PtyHostSpec,
+  type ReadyMessage,
+} from "./protocol.js";
 import { ScrollbackRing } from "./ring.js";
 import { awaitExec, loadPty, resolveCommand, spawnOnPipes, spawnOnPty, type Agent, type AgentEvents, type PtyModule } from "./agent.js";
-import { failureReport, hostFailure } from "./failure.js";
-import { errorText, isDimension, normalizeSignal, readSpecText, sendReady, validateSpec, writeExitStatus } from "./host-io.js";
+import { hostFailure } from "./failure.js";
+import { errorText, isDimension, normalizeSignal, writeExitStatus } from "./host-io.js";
 import { configureHostLog, hostLog } from "./host-log.js";
 import { HostServer, type Conn } from "./host-server.js";
+import { Attachments } from "./clients.js";
+import { Screen } from "./screen.js";
+import { stopAgent } from "./stop.js";
 
 const DEFAULT_KILL_TIMEOUT_MS = 5_000;
 /** After SIGKILL, how long to wait for the kernel to report the agent's death. */
 const KILL_GRACE_MS = 5_000;
+/** Unparsed output above which the agent is paused until the screen catches up (a real terminal's flow control). */
+const SCREEN_HIGH_WATER = 1024 * 1024;
+const SCREEN_LOW_WATER = 256 * 1024;
 
 // ---- the host ----------------------------------------------------------------------------
 
@@ -53,7 +64,7 @@ interface StopWaiter {
   conn: Conn;
 }
 
-class PtyHost {
+export class PtyHost {
   private phase: HostPhase = "starting";
   private agent: Agent | null = null;
   private agentStart: number | null = null;
@@ -68,6 +79,9 @@ class PtyHost {
   private readonly ring: ScrollbackRing;
   private transcript: WriteStream | null = null;
   private readonly server: HostServer;
+  private screen: Screen | null = null;
+  private attachments: Attachments | null = null;
+  private paused = false;
   private cols: number;
   private rows: number;
   private ptyError: PtyErrorInfo | null = null;
@@ -81,7 +95,13 @@ class PtyHost {
     this.ring = new ScrollbackRing(spec.scrollbackBytes ?? DEFAULT_SCROLLBACK_BYTES);
     this.cols = spec.cols ?? 120;
     this.rows = spec.rows ?? 40;
-    this.server = new HostServer(spec.socketPath, (conn, line) => this.onFrame(conn, line));
+    this.server = new HostServer(
+      spec.socketPath,
+      (conn, line) => this.onFrame(conn, line),
+      (conn) => {
+        if (!this.closing) this.attachments?.gone(conn);
+      },
+    );
   }
 
   async start(): Promise<ReadyMessage> {
@@ -103,6 +123,24 @@ class PtyHost {
     this.transcript.on("error", (error) => {
       hostLog("error", "transcript write failed; transcript disabled", { err: errorText(error) });
       this.transcript = null;
+    });
+    this.screen = new Screen({
+      cols: this.cols,
+      rows: this.rows,
+      scrollbackLines: spec.scrollbackLines ?? DEFAULT_SCROLLBACK_LINES,
+      convertEol: ptyModule === null,
+      textTranscriptPath: textTranscriptPath(spec.transcriptPath),
+    });
+    const screen = this.screen;
+    this.attachments = new Attachments(this.server, screen, this.ring, {
+      size: () => ({ cols: this.cols, rows: this.rows }),
+      resize: ({ cols, rows }) => {
+        this.agent?.resize(cols, rows);
+        this.cols = cols;
+        this.rows = rows;
+        screen.resize(cols, rows);
+      },
+      agentRuns: () => this.agentRuns(),
     });
     await this.server.listen();
     const events: AgentEvents = {
@@ -142,14 +180,11 @@ class PtyHost {
     const id = frame.id;
     const agent = this.agent;
     switch (frame.type) {
-      case "hello": {
-        this.server.send(conn, { type: "identity", ...(id !== undefined ? { id: id as number } : {}), ...this.identity() });
-        this.server.send(conn, { type: "scrollback", data: this.ring.toString() });
-        conn.subscribed = true;
-        return;
-      }
+      case "hello":
+        return this.attachments!.hello(conn, frame, this.identity());
       case "input": {
         if (typeof frame.data !== "string") return this.server.fail(conn, id, "INVALID_ARGUMENT", "input needs a string `data`");
+        if (conn.readOnly) return this.server.fail(conn, id, "READ_ONLY", "This client attached read-only; its input is not delivered.");
         if (!agent || !this.agentRuns()) return this.server.fail(conn, id, "AGENT_EXITED", "The agent has exited; input was not delivered.");
         agent.write(frame.data);
         return this.server.reply(conn, id);
@@ -158,16 +193,15 @@ class PtyHost {
         const { cols, rows } = frame;
         if (!isDimension(cols) || !isDimension(rows)) return this.server.fail(conn, id, "INVALID_ARGUMENT", "resize needs integer `cols` and `rows` between 1 and 10000");
         if (!agent || !this.agentRuns()) return this.server.fail(conn, id, "AGENT_EXITED", "The agent has exited.");
-        this.cols = cols;
-        this.rows = rows;
         try {
-          agent.resize(cols, rows);
+          this.attachments!.resized(conn, { cols, rows });
         } catch (error) {
           return this.server.fail(conn, id, "RESIZE_FAILED", errorText(error));
         }
         return this.server.reply(conn, id);
       }
       case "signal": {
+        if (conn.readOnly) return this.server.fail(conn, id, "READ_ONLY", "This client attached read-only; it cannot signal the agent.");
         const signal = normalizeSignal(frame.signal);
         if (!signal) return this.server.fail(conn, id, "INVALID_ARGUMENT", `Unknown signal ${JSON.stringify(frame.signal)}.`);
         if (!agent || !this.agentRuns()) return this.server.fail(conn, id, "AGENT_EXITED", "The agent has exited.");
@@ -186,14 +220,19 @@ class PtyHost {
       }
       case "stop": {
         const timeout = frame.killTimeoutMs === undefined ? DEFAULT_KILL_TIMEOUT_MS : frame.killTimeoutMs;
-        if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0 || timeout > 3_600_000) {
-          return this.server.fail(conn, id, "INVALID_ARGUMENT", "stop needs `killTimeoutMs` between 0 and 3600000");
+        const hangup = frame.hangupTimeoutMs;
+        if (!isDuration(timeout) || (hangup !== undefined && !isDuration(hangup))) {
+          return this.server.fail(conn, id, "INVALID_ARGUMENT", "stop needs `killTimeoutMs` (and `hangupTimeoutMs`) between 0 and 3600000");
         }
         if (this.exit) return this.server.reply(conn, id, { exit: this.exit });
         this.stopWaiters.push({ id, conn });
-        this.stop(timeout);
+        this.stop(timeout, hangup as number | undefined);
         return;
       }
+      case "screen":
+        return this.server.reply(conn, id, { screen: this.screen!.screenText() });
+      case "restore":
+        return this.server.reply(conn, id, { restore: this.screen!.restore(conn.kitty) });
       case "collect": {
         if (!this.exit) return this.server.fail(conn, id, "NOT_EXITED", "The agent is still running; stop it before collecting its exit status.");
         this.server.reply(conn, id, { exit: this.exit });
@@ -232,6 +271,7 @@ class PtyHost {
       clients: this.server.conns.size,
       scrollbackBytes: this.ring.bytes,
       transcriptPath: this.spec.transcriptPath,
+      textTranscriptPath: textTranscriptPath(this.spec.transcriptPath),
       collected: this.phase === "collected",
     };
   }
@@ -239,9 +279,20 @@ class PtyHost {
   // ---- agent ----
 
   private onOutput(data: string): void {
-    this.ring.push(data);
-    this.transcript?.write(data);
-    this.server.broadcast({ type: "output", data });
+    const screen = this.screen!;
+    screen.write(data, () => {
+      this.ring.push(data);
+      this.transcript?.write(data);
+      this.server.broadcast({ type: "output", data });
+      if (this.paused && screen.backlog <= SCREEN_LOW_WATER) {
+        this.paused = false;
+        this.agent?.resume();
+      }
+    });
+    if (!this.paused && screen.backlog > SCREEN_HIGH_WATER && this.agent) {
+      this.paused = true;
+      this.agent.pause();
+    }
   }
 
   // ---- lifecycle ----
@@ -268,21 +319,25 @@ class PtyHost {
     for (const ref of this.treeNow(agent)) if (!known.has(ref.pid)) this.snapshot.push(ref);
   }
 
-  /** SIGTERM to the agent's whole tree (snapshotted first), SIGKILL after `killTimeoutMs`. */
-  stop(killTimeoutMs: number): void {
+  /** SIGHUP (on a pty), then SIGTERM, to the agent's whole tree (snapshotted first), SIGKILL after `killTimeoutMs`. */
+  stop(killTimeoutMs: number, hangupTimeoutMs?: number): void {
     const agent = this.agent;
     if (!agent || !this.enter("stopping")) return;
     this.rememberTree(agent);
-    hostLog("info", "stopping the agent", { killTimeoutMs, tree: this.snapshot.map((ref) => ref.pid) });
-    const stopped = terminateTree(agent.pid, {
+    hostLog("info", "stopping the agent", { killTimeoutMs, hangup: agent.pty, tree: this.snapshot.map((ref) => ref.pid) });
+    const stopped = stopAgent({
+      pid: agent.pid,
       startTime: this.agentStart,
-      graceMs: killTimeoutMs,
+      killTimeoutMs,
+      ...(hangupTimeoutMs !== undefined ? { hangupTimeoutMs } : {}),
+      hangup: agent.pty,
       killWaitMs: KILL_GRACE_MS,
       exited: this.exitSeen.promise,
-      known: this.snapshot,
+      known: () => this.snapshot,
+      refresh: () => this.rememberTree(agent),
       onKill: () => {
         this.rememberTree(agent);
-        hostLog("warn", "agent ignored SIGTERM: sending SIGKILL", { tree: this.snapshot.map((ref) => ref.pid) });
+        hostLog("warn", "agent ignored SIGHUP and SIGTERM: sending SIGKILL", { tree: this.snapshot.map((ref) => ref.pid) });
       },
     });
     void stopped.then((outcome) => {
@@ -299,13 +354,17 @@ class PtyHost {
     // No survivors: whatever is left of its group, its session and the tree we knew.
     signalTree([...this.snapshot, ...this.treeNow(agent)], "SIGKILL");
     await agent.drained();
+    // Every byte it printed reaches the clients (and the final screen the text transcript) before its exit does.
+    await this.screen!.finish();
     const exit: ExitStatus = { code, signal, at: Date.now() };
     this.exit = exit;
     this.enter("exited");
     this.exitRecorded.resolve();
     hostLog("info", "agent exited", { code, signal });
     writeExitStatus(this.spec, exit);
-    this.server.broadcast({ type: "exit", ...exit });
+    for (const conn of this.server.conns) {
+      if (conn.subscribed) this.server.send(conn, { type: "exit", ...exit, restore: this.screen!.restore(conn.kitty) });
+    }
     for (const waiter of this.stopWaiters.splice(0)) this.server.reply(waiter.conn, waiter.id, { exit });
     if (!this.closing) {
       const timeout = this.spec.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
@@ -342,40 +401,13 @@ class PtyHost {
   }
 }
 
+function isDuration(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= 3_600_000;
+}
+
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((done) => (resolve = done));
   return { promise, resolve };
 }
 
-async function main(): Promise<void> {
-  // The launcher may die or close its terminal: neither may take the agent with it.
-  process.on("SIGHUP", () => hostLog("info", "ignored SIGHUP"));
-  let host: PtyHost | null = null;
-  process.on("uncaughtException", (error) => hostLog("error", "uncaught exception", { err: errorText(error), stack: error.stack }));
-  process.on("unhandledRejection", (error) => hostLog("error", "unhandled rejection", { err: errorText(error) }));
-  try {
-    // A spare loads node-pty (a few ms) before it waits, not after its work arrived.
-    if (process.argv.includes("--spare-for")) loadPty();
-    const text = readSpecText();
-    // A spare host (booted ahead of need) whose owner went away before giving it work.
-    if (text === "" && process.argv.includes("--spare-for")) process.exit(0);
-    const spec = validateSpec(JSON.parse(text));
-    mkdirSync(dirname(spec.logPath), { recursive: true, mode: 0o700 });
-    configureHostLog({ fd: openSync(spec.logPath, "a", 0o600) });
-    configureHostLog({ context: { builderId: spec.builderId, name: spec.name } });
-    host = new PtyHost(spec);
-    const started = host;
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void started.terminate(signal));
-    const ready = await host.start();
-    sendReady(ready);
-  } catch (error) {
-    const failure = failureReport(error);
-    hostLog("error", "start failed", { code: failure.error.code, err: failure.error.message });
-    host?.abortStart();
-    sendReady(failure);
-    process.exit(1);
-  }
-}
-
-void main();
