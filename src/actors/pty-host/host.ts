@@ -36,8 +36,10 @@ const DEFAULT_KILL_TIMEOUT_MS = 5_000;
 /** After SIGKILL, how long to wait for the kernel to report the agent's death. */
 const KILL_GRACE_MS = 5_000;
 /** Unparsed output above which the agent is paused until the screen catches up (a real terminal's flow control). */
-const SCREEN_HIGH_WATER = 1024 * 1024;
-const SCREEN_LOW_WATER = 256 * 1024;
+const SCREEN_HIGH_WATER = 4 * 1024 * 1024;
+const SCREEN_LOW_WATER = 1024 * 1024;
+/** Parsed output is sent in frames of at most about this many characters during a flood. */
+const SEND_BATCH_CHARS = 256 * 1024;
 
 // ---- the host ----------------------------------------------------------------------------
 
@@ -82,6 +84,10 @@ export class PtyHost {
   private screen: Screen | null = null;
   private attachments: Attachments | null = null;
   private paused = false;
+  /** Output the screen has parsed, not yet sent (see onOutput). */
+  private parsed: string[] = [];
+  private parsedChars = 0;
+  private sendScheduled = false;
   private cols: number;
   private rows: number;
   private ptyError: PtyErrorInfo | null = null;
@@ -179,6 +185,8 @@ export class PtyHost {
     }
     const id = frame.id;
     const agent = this.agent;
+    // A handshake, a restore or a screen is computed from the screen: the clients must have been sent all of it.
+    this.sendParsed();
     switch (frame.type) {
       case "hello":
         return this.attachments!.hello(conn, frame, this.identity());
@@ -278,12 +286,23 @@ export class PtyHost {
 
   // ---- agent ----
 
+  /**
+   * Each read goes to the screen at once (its parser then runs without
+   * pauses); what it has parsed goes to the clients, the ring and the byte
+   * transcript in batches — at once when the screen has caught up, else every
+   * 256 KiB or on the next turn — so a flood costs a few large frames and
+   * appends instead of one per 4 KiB read.
+   */
   private onOutput(data: string): void {
     const screen = this.screen!;
     screen.write(data, () => {
-      this.ring.push(data);
-      this.transcript?.write(data);
-      this.server.broadcast({ type: "output", data });
+      this.parsed.push(data);
+      this.parsedChars += data.length;
+      if (screen.backlog === 0 || this.parsedChars >= SEND_BATCH_CHARS) this.sendParsed();
+      else if (!this.sendScheduled) {
+        this.sendScheduled = true;
+        setImmediate(() => this.sendParsed());
+      }
       if (this.paused && screen.backlog <= SCREEN_LOW_WATER) {
         this.paused = false;
         this.agent?.resume();
@@ -293,6 +312,18 @@ export class PtyHost {
       this.paused = true;
       this.agent.pause();
     }
+  }
+
+  /** Sends what the screen has parsed and the clients have not seen yet: before anything computed from the screen. */
+  private sendParsed(): void {
+    this.sendScheduled = false;
+    if (this.parsedChars === 0) return;
+    const data = this.parsed.length === 1 ? this.parsed[0]! : this.parsed.join("");
+    this.parsed = [];
+    this.parsedChars = 0;
+    this.ring.push(data);
+    this.transcript?.write(data);
+    this.server.broadcast({ type: "output", data });
   }
 
   // ---- lifecycle ----
@@ -356,6 +387,7 @@ export class PtyHost {
     await agent.drained();
     // Every byte it printed reaches the clients (and the final screen the text transcript) before its exit does.
     await this.screen!.finish();
+    this.sendParsed();
     const exit: ExitStatus = { code, signal, at: Date.now() };
     this.exit = exit;
     this.enter("exited");

@@ -27,6 +27,8 @@ export class TextTranscript {
   private carry: string | null = null;
   private stream: WriteStream | null;
   private readonly batchLines: number;
+  /** Scroll events since the last flush. */
+  private scrolls = 0;
   private readonly hooks: IDisposable[] = [];
 
   constructor(
@@ -44,8 +46,10 @@ export class TextTranscript {
     this.stream = stream;
     this.anchor();
     this.hooks.push(
+      // Counting scrolls is cheaper than asking the buffer on each one; a scroll inside a
+      // scroll region adds no line to the scrollback, so the count only ever runs ahead.
       terminal.onScroll(() => {
-        if (this.pending() >= this.batchLines) this.flush();
+        if (++this.scrolls >= this.batchLines) this.flush();
       }),
       terminal.parser.registerCsiHandler({ final: "J" }, (params) => {
         if (params[0] === 3) this.flush();
@@ -68,6 +72,7 @@ export class TextTranscript {
 
   /** Writes every line that has scrolled off so far. */
   flush(): void {
+    this.scrolls = 0;
     const normal = this.terminal.buffer.normal;
     if (!this.marker || this.marker.isDisposed) {
       // Only after a reset (the buffer was replaced): start again from its top.
