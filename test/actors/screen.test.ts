@@ -198,9 +198,9 @@ describe("several clients", () => {
 
     // The smaller client leaves: the pty grows to the one that is left.
     const heard = new Promise<void>((resolve) => viewer.on("clients", (attached) => attached.clients.length === 1 && resolve()));
+    const rest = new Transcript(viewer);
     big.close();
     await heard;
-    const rest = new Transcript(viewer);
     await rest.waitFor(/RESIZE 90x40/);
     expect(await viewer.status()).toMatchObject({ cols: 90, rows: 40 });
   });
