@@ -23,6 +23,9 @@ export interface Agent {
   readonly pty: boolean;
   write(data: string): void;
   resize(cols: number, rows: number): void;
+  /** Stops reading its output (it blocks once the kernel's buffer is full), until `resume`. */
+  pause(): void;
+  resume(): void;
   /** Resolves once every byte of output the agent wrote has been delivered. */
   drained(): Promise<void>;
 }
@@ -43,6 +46,8 @@ export interface PtyModule {
     onExit(listener: (event: { exitCode: number; signal?: number }) => void): unknown;
     write(data: string): void;
     resize(cols: number, rows: number): void;
+    pause(): void;
+    resume(): void;
   };
 }
 
@@ -101,6 +106,8 @@ export function spawnOnPty(ptyModule: PtyModule, file: string, spec: PtyHostSpec
     pty: true,
     write: (data) => term.write(data),
     resize: (cols, rows) => term.resize(cols, rows),
+    pause: () => term.pause(),
+    resume: () => term.resume(),
     // node-pty emits onExit only after its read side closed.
     drained: () => Promise.resolve(),
   };
@@ -189,6 +196,14 @@ export async function spawnOnPipes(file: string, spec: PtyHostSpec, events: Agen
       child.stdin!.write(data);
     },
     resize: () => undefined,
+    pause: () => {
+      child.stdout!.pause();
+      child.stderr!.pause();
+    },
+    resume: () => {
+      child.stdout!.resume();
+      child.stderr!.resume();
+    },
     drained: () =>
       open === 0
         ? Promise.resolve()

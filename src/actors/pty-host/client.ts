@@ -9,24 +9,45 @@ import {
   encodeFrame,
   parseFrame,
   type ClientFrame,
+  type ClientInfo,
   type ExitStatus,
   type HostIdentity,
   type HostStatus,
   type ReplyFrame,
+  type ScreenSnapshot,
+  type ScreenText,
 } from "./protocol.js";
 
 export interface ConnectOptions {
   /** How long the connection and handshake may take (default 5 s). */
   timeoutMs?: number;
-  /** A name for this client, written to the host's log. */
+  /** A name for this client, shown to the other clients (ClientInfo.client). */
   client?: string;
+  /** Receive the agent's screen (`client.screen`) instead of the byte scrollback (`client.scrollback` is then ""). */
+  screen?: boolean;
+  /** This client's terminal size, counted before the screen is serialized: the pty takes the smallest client's size. */
+  size?: { cols: number; rows: number };
+  /** The host refuses this client's input and signals (READ_ONLY). */
+  readOnly?: boolean;
+}
+
+/** Who is attached, as of the last `clients` frame. */
+export interface AttachedClients {
+  /** This client's own id in `clients`. */
+  you: number;
+  /** The pty's size: the smallest size any client reported. */
+  cols: number;
+  rows: number;
+  clients: ClientInfo[];
 }
 
 export interface PtyHostClientEvents {
   /** Live terminal output (text). */
   output: (data: string) => void;
-  /** The agent exited (broadcast once). */
-  exit: (status: ExitStatus) => void;
+  /** The agent exited (broadcast once); `restore` undoes its modes in this client's terminal. */
+  exit: (status: ExitStatus, restore: string) => void;
+  /** The attached clients or the pty size changed. */
+  clients: (clients: AttachedClients) => void;
   /** The connection closed (the host exited, or `close()` was called); `error` when it broke. */
   close: (error?: Error) => void;
 }
@@ -44,8 +65,17 @@ type Pending = { resolve: (frame: ReplyFrame & { ok: true }) => void; reject: (e
 export class PtyHostClient {
   /** The host's identity as of the handshake; `exit` is updated when the agent exits. */
   readonly identity: HostIdentity;
-  /** The scrollback replayed at connect time (output before this client connected). */
+  /** The scrollback replayed at connect time (output before this client connected); "" when it asked for the screen. */
   readonly scrollback: string;
+  /** The agent's screen at connect time, when asked for (`screen: true`): write `screen.data`, then the live output. */
+  readonly screen: ScreenSnapshot | null;
+  /** Who is attached (this client included) and the pty size; updated before each "clients" event. */
+  attached: AttachedClients | null;
+  /**
+   * The last known bytes that undo the agent's modes in this client's
+   * terminal: from the exit frame or the last `restoreSequence()`; "" before.
+   */
+  lastRestore = "";
   private readonly emitter = new EventEmitter();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -57,9 +87,12 @@ export class PtyHostClient {
     identity: HostIdentity,
     scrollback: string,
     readonly socketPath: string,
+    handshake: { screen: ScreenSnapshot | null; attached: AttachedClients | null } = { screen: null, attached: null },
   ) {
     this.identity = identity;
     this.scrollback = scrollback;
+    this.screen = handshake.screen;
+    this.attached = handshake.attached;
     // Without an "error" listener an EventEmitter throws; callers never have to add one.
     this.emitter.on("error", () => undefined);
   }
@@ -128,6 +161,24 @@ export class PtyHostClient {
     return reply.status!;
   }
 
+  /** The agent's screen now, as text. */
+  async screenText(): Promise<ScreenText> {
+    const reply = await this.request({ type: "screen" });
+    return reply.screen!;
+  }
+
+  /**
+   * The bytes that undo, in this client's terminal, every mode the agent has
+   * on (alternate screen, hidden cursor, mouse, keypad, cursor keys, focus
+   * events, bracketed paste, kitty keyboard entries, SGR…): write them on
+   * detach. Exact for everything this client received before the reply.
+   */
+  async restoreSequence(): Promise<string> {
+    const reply = await this.request({ type: "restore" });
+    this.lastRestore = reply.restore ?? "";
+    return this.lastRestore;
+  }
+
   /** Closes this connection (the host and agent keep running). */
   close(): void {
     this.socket.end();
@@ -172,9 +223,14 @@ export class PtyHostClient {
       case "exit": {
         const status: ExitStatus = { code: (frame.code as number | null) ?? null, signal: (frame.signal as string | null) ?? null, at: frame.at as number };
         this.noteExit(status);
-        this.emitter.emit("exit", status);
+        if (typeof frame.restore === "string") this.lastRestore = frame.restore;
+        this.emitter.emit("exit", status, this.lastRestore);
         return;
       }
+      case "clients":
+        this.attached = attachedFrom(frame);
+        this.emitter.emit("clients", this.attached);
+        return;
       case "reply": {
         const pending = this.pending.get(frame.id as number);
         if (!pending) return;
@@ -201,10 +257,14 @@ export class PtyHostClient {
   }
 }
 
+function attachedFrom(frame: Record<string, unknown>): AttachedClients {
+  return { you: frame.you as number, cols: frame.cols as number, rows: frame.rows as number, clients: Array.isArray(frame.clients) ? (frame.clients as ClientInfo[]) : [] };
+}
+
 /**
  * Connects to the pty host listening on `socketPath` and performs the
- * handshake (hello → identity + scrollback). Rejects with HOST_UNREACHABLE
- * when nobody listens there or the host does not answer in time.
+ * handshake (hello → identity, clients, [screen], scrollback). Rejects with
+ * HOST_UNREACHABLE when nobody listens there or the host does not answer in time.
  */
 export function connectPtyHost(socketPath: string, options: ConnectOptions = {}): Promise<PtyHostClient> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -240,7 +300,21 @@ export function connectPtyHost(socketPath: string, options: ConnectOptions = {})
       for (const line of lines) client.handleFrame(line);
     };
 
-    socket.on("connect", () => socket.write(encodeFrame({ type: "hello", id: 0, protocol: PROTOCOL_VERSION, ...(options.client ? { client: options.client } : {}) })));
+    let screen: ScreenSnapshot | null = null;
+    let attached: AttachedClients | null = null;
+    socket.on("connect", () =>
+      socket.write(
+        encodeFrame({
+          type: "hello",
+          id: 0,
+          protocol: PROTOCOL_VERSION,
+          ...(options.client ? { client: options.client } : {}),
+          ...(options.screen ? { screen: true } : {}),
+          ...(options.size ? { cols: options.size.cols, rows: options.size.rows } : {}),
+          ...(options.readOnly ? { readOnly: true } : {}),
+        }),
+      ),
+    );
     socket.on("data", (chunk: Buffer) => {
       framer.push(chunk);
       const lines = incoming;
@@ -262,10 +336,15 @@ export function connectPtyHost(socketPath: string, options: ConnectOptions = {})
               ),
             );
           }
+        } else if (frame.type === "clients" && identity) {
+          attached = attachedFrom(frame);
+        } else if (frame.type === "screen" && identity) {
+          const { type: _type, ...rest } = frame;
+          screen = rest as unknown as ScreenSnapshot;
         } else if (frame.type === "scrollback" && identity) {
           settled = true;
           clearTimeout(timer);
-          client = new PtyHostClient(socket, identity, typeof frame.data === "string" ? frame.data : "", socketPath);
+          client = new PtyHostClient(socket, identity, typeof frame.data === "string" ? frame.data : "", socketPath, { screen, attached });
           backlog = lines.slice(index + 1);
           const ready = client;
           setImmediate(() => {

@@ -5,7 +5,7 @@ import { constants as osConstants } from "node:os";
 import { dirname } from "node:path";
 import { hostFailure } from "./failure.js";
 import { hostLog } from "./host-log.js";
-import { MAX_SCROLLBACK_BYTES, type ExitStatus, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
+import { MAX_SCROLLBACK_BYTES, MAX_SCROLLBACK_LINES, type ExitStatus, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 
 export async function assertSocketFree(path: string): Promise<void> {
   let stat;
@@ -80,6 +80,7 @@ export function validateSpec(value: unknown): PtyHostSpec {
   if (spec.pty !== "auto" && spec.pty !== "on" && spec.pty !== "off") bad('pty must be "auto", "on" or "off"');
   if (typeof spec.env !== "object" || spec.env === null || !Object.values(spec.env).every((v) => typeof v === "string")) bad("env must map names to strings");
   if (spec.scrollbackBytes !== undefined && !(Number.isInteger(spec.scrollbackBytes) && spec.scrollbackBytes >= 1 && spec.scrollbackBytes <= MAX_SCROLLBACK_BYTES)) bad("scrollbackBytes out of range");
+  if (spec.scrollbackLines !== undefined && !(Number.isInteger(spec.scrollbackLines) && spec.scrollbackLines >= 1 && spec.scrollbackLines <= MAX_SCROLLBACK_LINES)) bad("scrollbackLines out of range");
   if (spec.collectTimeoutMs !== undefined && !(Number.isInteger(spec.collectTimeoutMs) && spec.collectTimeoutMs >= 1 && spec.collectTimeoutMs <= 2 ** 31 - 1)) bad("collectTimeoutMs out of range");
   for (const key of ["cols", "rows"] as const) if (spec[key] !== undefined && !isDimension(spec[key])) bad(`${key} out of range`);
   return spec as PtyHostSpec;

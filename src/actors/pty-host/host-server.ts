@@ -11,25 +11,37 @@ import { LineFramer } from "../../shared/lines.js";
 import { hostFailure } from "./failure.js";
 import { assertSocketFree, errorText } from "./host-io.js";
 import { hostLog } from "./host-log.js";
+import type { KittyView } from "./modes.js";
 import { MAX_FRAME_BYTES, encodeFrame, type HostFrame } from "./protocol.js";
 
 /** A client whose unsent output exceeds this is too slow: it is dropped, not buffered without bound. */
 const MAX_CLIENT_BACKLOG = 8 * 1024 * 1024;
 
 export interface Conn {
+  /** Unique within this host's life (ClientInfo.id). */
+  id: number;
   socket: Socket;
   /** Said hello: receives output and the exit broadcast. */
   subscribed: boolean;
+  /** The `client` name of its hello. */
+  name: string | null;
+  /** Its terminal's size, once reported (hello or resize). */
+  size: { cols: number; rows: number } | null;
+  readOnly: boolean;
+  /** The kitty keyboard entries its terminal holds, counted since its hello. */
+  kitty: KittyView | null;
 }
 
 export class HostServer {
   readonly conns = new Set<Conn>();
   private server: Server | null = null;
   private socketIno: number | null = null;
+  private nextConnId = 1;
 
   constructor(
     private readonly path: string,
     private readonly onFrame: (conn: Conn, line: string) => void,
+    private readonly onClose: (conn: Conn) => void = () => undefined,
   ) {}
 
   async listen(): Promise<void> {
@@ -114,7 +126,7 @@ export class HostServer {
   }
 
   private onConnection(socket: Socket): void {
-    const conn: Conn = { socket, subscribed: false };
+    const conn: Conn = { id: this.nextConnId++, socket, subscribed: false, name: null, size: null, readOnly: false, kitty: null };
     const framer: LineFramer = new LineFramer({
       maxLineBytes: MAX_FRAME_BYTES,
       onLine: (line) => {
@@ -133,6 +145,9 @@ export class HostServer {
     this.conns.add(conn);
     socket.on("data", (chunk: Buffer) => framer.push(chunk));
     socket.on("error", () => undefined);
-    socket.on("close", () => this.conns.delete(conn));
+    socket.on("close", () => {
+      this.conns.delete(conn);
+      this.onClose(conn);
+    });
   }
 }

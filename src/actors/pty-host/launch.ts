@@ -9,7 +9,7 @@ import { TroupeError } from "../../shared/errors.js";
 import { LineFramer } from "../../shared/lines.js";
 import { terminateTree } from "../../shared/terminate.js";
 import { settlesWithin } from "../../shared/wait.js";
-import { MAX_SCROLLBACK_BYTES, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
+import { MAX_SCROLLBACK_BYTES, MAX_SCROLLBACK_LINES, hostTitle, type PtyHostSpec, type ReadyMessage } from "./protocol.js";
 
 export type { PtyHostSpec } from "./protocol.js";
 
@@ -41,7 +41,7 @@ export async function launchPtyHost(spec: PtyHostSpec, options: LaunchOptions = 
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const nodePath = options.nodePath ?? process.execPath;
   mkdirSync(dirname(spec.socketPath), { recursive: true, mode: 0o700 });
-  const host = options.spare?.take(nodePath) ?? startHostProcess(nodePath, spec.logPath, ["--socket", spec.socketPath]);
+  const host = options.spare?.take(nodePath) ?? startHostProcess(nodePath, spec.logPath, ["--socket", spec.socketPath], hostTitle(spec));
   const { child, spawnError, exited } = host;
   // The spec goes through a pipe, never a file: the agent's environment may hold secrets.
   child.stdin!.end(JSON.stringify(spec));
@@ -129,14 +129,14 @@ interface HostProcess {
 }
 
 /** Starts a detached host process that waits for its spec on stdin. */
-function startHostProcess(nodePath: string, logPath: string, args: string[]): HostProcess {
+function startHostProcess(nodePath: string, logPath: string, args: string[], argv0?: string): HostProcess {
   mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
   // The host's stderr goes to its log: a crash before it could log (a native
   // abort in node-pty, say) still leaves its trace there.
   const logFd = openSync(logPath, "a", 0o600);
   let child: ChildProcess;
   try {
-    child = spawn(nodePath, [ptyHostMainPath(), ...args], { cwd: "/", env: hostEnv(), detached: true, stdio: ["pipe", "ignore", logFd, "pipe"] });
+    child = spawn(nodePath, [ptyHostMainPath(), ...args], { cwd: "/", env: hostEnv(), detached: true, stdio: ["pipe", "ignore", logFd, "pipe"], ...(argv0 ? { argv0 } : {}) });
   } finally {
     closeSync(logFd);
   }
@@ -238,6 +238,9 @@ function validateSpec(spec: PtyHostSpec): void {
   }
   if (spec.scrollbackBytes !== undefined && (!Number.isInteger(spec.scrollbackBytes) || spec.scrollbackBytes < 1 || spec.scrollbackBytes > MAX_SCROLLBACK_BYTES)) {
     bad(`scrollbackBytes must be an integer between 1 and ${MAX_SCROLLBACK_BYTES}`);
+  }
+  if (spec.scrollbackLines !== undefined && (!Number.isInteger(spec.scrollbackLines) || spec.scrollbackLines < 1 || spec.scrollbackLines > MAX_SCROLLBACK_LINES)) {
+    bad(`scrollbackLines must be an integer between 1 and ${MAX_SCROLLBACK_LINES}`);
   }
   if (spec.collectTimeoutMs !== undefined && (!Number.isInteger(spec.collectTimeoutMs) || spec.collectTimeoutMs < 1 || spec.collectTimeoutMs > 2 ** 31 - 1)) {
     bad("collectTimeoutMs must be a positive integer of milliseconds (at most 2^31-1)");

@@ -2,13 +2,15 @@
  * The wire protocol between a pty host and its clients (DESIGN §5): one JSON
  * object per line ("newline-delimited JSON") over a Unix socket.
  *
- * This module is imported by the pty host itself, so it must depend on node
- * builtins only (the host's RSS budget is 48 MB: no third-party code).
+ * This module is imported by the CLI and by the pty host, so it depends on
+ * node builtins only (the terminal emulator lives in screen.ts, host-only).
  *
- * A client opens with `hello`; the host answers `identity` (echoing the id)
- * followed by `scrollback`, then streams `output` live and broadcasts `exit`
- * once. Every other request that carries an `id` gets exactly one `reply`
- * with the same id; requests without an id are fire-and-forget.
+ * A client opens with `hello`; the host answers `identity` (echoing the id),
+ * `clients`, `screen` (only if the hello asked for it) and `scrollback`, then
+ * streams `output` live, sends `clients` again whenever the attached clients
+ * or the terminal size change, and sends `exit` once. Every other request that
+ * carries an `id` gets exactly one `reply` with the same id; requests without
+ * an id are fire-and-forget. Frames of an unknown type are to be ignored.
  */
 
 import { TroupeError } from "../../shared/errors.js";
@@ -18,7 +20,7 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame (one JSON line, in bytes) either side accepts. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
-/** Default scrollback ring size. */
+/** Default scrollback ring size (the raw bytes replayed to a client that does not ask for the screen). */
 export const DEFAULT_SCROLLBACK_BYTES = 256 * 1024;
 
 /** Largest scrollback a host may keep (its replay is one frame: JSON may inflate it up to 6×). */
@@ -29,6 +31,10 @@ export const MAX_HOST_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Input is sent in pieces of at most this many UTF-16 units, well under MAX_FRAME_BYTES once encoded. */
 export const INPUT_CHUNK_CHARS = 64 * 1024;
+
+/** Lines the host's screen keeps above the visible rows, by default (a spec's `scrollbackLines`). */
+export const DEFAULT_SCROLLBACK_LINES = 1000;
+export const MAX_SCROLLBACK_LINES = 100_000;
 
 /** Default time a host keeps an uncollected exit status before it exits by itself. */
 export const DEFAULT_COLLECT_TIMEOUT_MS = 10 * 60_000;
@@ -56,7 +62,15 @@ export interface HelloFrame {
   type: "hello";
   id?: number;
   protocol?: number;
+  /** A name for this client, shown to the other clients (e.g. "troupe-attach"). */
   client?: string;
+  /** Send the serialized screen (a `screen` frame) instead of the byte scrollback, which then comes empty. */
+  screen?: boolean;
+  /** This client's terminal size: the pty takes the smallest size any client reported. */
+  cols?: number;
+  rows?: number;
+  /** Input and signals from this client are refused (`READ_ONLY`). */
+  readOnly?: boolean;
 }
 export interface InputFrame {
   type: "input";
@@ -79,8 +93,24 @@ export interface SignalFrame {
 export interface StopFrame {
   type: "stop";
   id?: number;
-  /** SIGTERM to the tree, SIGKILL after this many ms. */
+  /**
+   * SIGKILL after this many ms. On a pty the tree gets SIGHUP first (what a
+   * closing terminal sends) and SIGTERM after `hangupTimeoutMs`; on pipes,
+   * SIGTERM at once.
+   */
   killTimeoutMs?: number;
+  /** How long SIGHUP has before SIGTERM (default 1000, never more than half of killTimeoutMs). */
+  hangupTimeoutMs?: number;
+}
+/** The screen as text: replied with `screen`. */
+export interface ScreenRequestFrame {
+  type: "screen";
+  id?: number;
+}
+/** The bytes that undo the agent's modes in this client's terminal: replied with `restore`. */
+export interface RestoreRequestFrame {
+  type: "restore";
+  id?: number;
 }
 export interface CollectFrame {
   type: "collect";
@@ -91,7 +121,7 @@ export interface StatusFrame {
   id?: number;
 }
 
-export type ClientFrame = HelloFrame | InputFrame | ResizeFrame | SignalFrame | StopFrame | CollectFrame | StatusFrame;
+export type ClientFrame = HelloFrame | InputFrame | ResizeFrame | SignalFrame | StopFrame | CollectFrame | StatusFrame | ScreenRequestFrame | RestoreRequestFrame;
 
 // ---- host → client --------------------------------------------------------------
 
@@ -119,7 +149,43 @@ export interface HostStatus extends HostIdentity {
   clients: number;
   scrollbackBytes: number;
   transcriptPath: string;
+  /** The text transcript: `textTranscriptPath(transcriptPath)`. */
+  textTranscriptPath: string;
   collected: boolean;
+}
+
+/** What a client writes to a fresh terminal of `cols`×`rows` to show the agent's screen, modes included. */
+export interface ScreenSnapshot {
+  data: string;
+  cols: number;
+  rows: number;
+  /** The agent is in the alternate screen. */
+  alternate: boolean;
+}
+
+/** The screen as plain text. */
+export interface ScreenText {
+  cols: number;
+  rows: number;
+  /** One string per row, trailing blanks trimmed. */
+  lines: string[];
+  /** Zero-based, in the visible rows. */
+  cursor: { x: number; y: number; visible: boolean };
+  /** The last OSC 0/2 title, "" if none. */
+  title: string;
+  alternate: boolean;
+}
+
+/** One connection to the host, as the other clients see it. */
+export interface ClientInfo {
+  /** Unique within this host's life. */
+  id: number;
+  /** The `client` name of its hello, null if none. */
+  client: string | null;
+  /** Its terminal size, null until it reports one (the supervisor never does). */
+  cols: number | null;
+  rows: number | null;
+  readOnly: boolean;
 }
 
 export interface IdentityFrame extends HostIdentity {
@@ -136,6 +202,21 @@ export interface OutputFrame {
 }
 export interface ExitFrame extends ExitStatus {
   type: "exit";
+  /** The bytes that undo the agent's modes in this client's terminal ("" if none). */
+  restore: string;
+}
+export interface ScreenFrame extends ScreenSnapshot {
+  type: "screen";
+}
+export interface ClientsFrame {
+  type: "clients";
+  /** The receiving client's own id. */
+  you: number;
+  /** The pty's size now: the smallest any client reported. */
+  cols: number;
+  rows: number;
+  /** Every client that said hello, the receiver included. */
+  clients: ClientInfo[];
 }
 export interface ReplyOk {
   type: "reply";
@@ -145,6 +226,10 @@ export interface ReplyOk {
   exit?: ExitStatus;
   /** status: the host's status. */
   status?: HostStatus;
+  /** screen: the screen as text. */
+  screen?: ScreenText;
+  /** restore: the bytes that undo the agent's modes in this client's terminal. */
+  restore?: string;
 }
 export interface ReplyError {
   type: "reply";
@@ -154,7 +239,7 @@ export interface ReplyError {
 }
 export type ReplyFrame = ReplyOk | ReplyError;
 
-export type HostFrame = IdentityFrame | ScrollbackFrame | OutputFrame | ExitFrame | ReplyFrame;
+export type HostFrame = IdentityFrame | ClientsFrame | ScreenFrame | ScrollbackFrame | OutputFrame | ExitFrame | ReplyFrame;
 
 // ---- launch handshake (host → launcher, over fd 3, exactly one line) ---------------
 
@@ -193,7 +278,23 @@ export interface PtyHostSpec {
   cols?: number;
   rows?: number;
   scrollbackBytes?: number;
+  /** Lines of the screen's scrollback (default DEFAULT_SCROLLBACK_LINES), sent with the screen to a new client. */
+  scrollbackLines?: number;
   collectTimeoutMs?: number;
+}
+
+/** What `ps` shows for the host of a builder (`ps -o args` starts with it). */
+export function hostTitle(spec: Pick<PtyHostSpec, "name" | "builderId">): string {
+  return `troupe pty-host ${spec.name} ${spec.builderId}`;
+}
+
+/**
+ * Where the host writes the text transcript beside the byte transcript: a
+ * trailing ".log" becomes ".txt" (`logs/<name>/<id>.log` → `logs/<name>/<id>.txt`),
+ * any other path gets ".txt" appended.
+ */
+export function textTranscriptPath(transcriptPath: string): string {
+  return transcriptPath.endsWith(".log") ? `${transcriptPath.slice(0, -4)}.txt` : `${transcriptPath}.txt`;
 }
 
 // ---- framing -------------------------------------------------------------------------
