@@ -32,6 +32,11 @@ export function hostProcesses(repo: string, options: { spares?: boolean } = {}):
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      // A spare that took work renamed itself ("troupe pty-host <name> <id>": its argv is gone); it is told apart by what it opened.
+      if (argv[0]?.startsWith("troupe pty-host ") && !argv.some((arg) => arg.endsWith("pty-host/main.js"))) {
+        if (!options.spares && isProcessAlive(Number(entry)) && opensBuilderFiles(Number(entry), repo)) found.push(Number(entry));
+        continue;
+      }
       if (!argv.some((arg) => arg.endsWith("pty-host/main.js")) || !argv.some((arg) => arg.startsWith(join(repo, ".troupe")))) continue;
       const pid = Number(entry);
       if (!isProcessAlive(pid)) continue;
