@@ -8,7 +8,7 @@ import { workspaceLayout } from "../../shared/layout.js";
 import { checkName, parse, str } from "../args.js";
 import { DetachFilter, resolveDetachKeys, type DetachKeys } from "../detach-keys.js";
 
-export const usage = `Usage: troupe attach <name> [--detach-keys <keys>]
+export const usage = `Usage: troupe attach <name> [--detach-keys <keys>] [--read-only]
 
 Connects this terminal to the builder's terminal: its recent output is
 replayed, then what you type goes to the agent and its output comes back.
@@ -21,18 +21,21 @@ Options:
                         ctrl-<a-z>, ctrl-@, ctrl-[, ctrl-\\, ctrl-], ctrl-^, ctrl-_
                         or single characters, e.g. ctrl-p,ctrl-q (default: ctrl-],
                         or "attach": {"detachKeys": "..."} in .troupe/config.json)
+  --read-only           watch only: nothing you type reaches the agent and this
+                        window's size is never sent (the detach keys still work)
   -h, --help`;
 
 /** What this client is allowed to do, decided once from the command line. */
 interface AttachMode {
   detachKeys: DetachKeys;
+  readOnly: boolean;
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parse(argv, { "detach-keys": { type: "string" } }, usage, { min: 1, max: 1, names: ["name"] });
+  const args = parse(argv, { "detach-keys": { type: "string" }, "read-only": { type: "boolean" } }, usage, { min: 1, max: 1, names: ["name"] });
   const name = checkName(args.positionals[0]!);
   // Settled before the daemon is asked anything: a bad sequence is a usage error, not a half-made attach.
-  const mode: AttachMode = { detachKeys: resolveDetachKeys(str(args.values["detach-keys"]), configFile()) };
+  const mode: AttachMode = { detachKeys: resolveDetachKeys(str(args.values["detach-keys"]), configFile()), readOnly: args.values["read-only"] === true };
   const info = await withDaemon((client) => client.call("attach.info", { name }));
   return attach(info, mode);
 }
@@ -66,10 +69,13 @@ function attach(info: AttachInfo, mode: AttachMode): Promise<number> {
       if (!socket.destroyed) socket.write(`${JSON.stringify(frame)}\n`);
     };
     const resize = () => {
+      // A viewer's window must not resize the agent's terminal for the one who types.
+      if (mode.readOnly) return;
       if (stdout.isTTY && stdout.columns && stdout.rows) send({ type: "resize", cols: stdout.columns, rows: stdout.rows });
     };
     const detachKeys = new DetachFilter(mode.detachKeys, {
       forward: (bytes) => {
+        if (mode.readOnly) return;
         const text = input.write(bytes);
         if (text) for (const data of chunkText(text)) send({ type: "input", data });
       },
@@ -109,7 +115,7 @@ function attach(info: AttachInfo, mode: AttachMode): Promise<number> {
           case "identity": {
             if (attached) break;
             attached = true;
-            const notes = [`pid ${String(frame.pid)}`, ...(frame.pty === false ? ["no pty: pipes"] : [])];
+            const notes = [`pid ${String(frame.pid)}`, ...(frame.pty === false ? ["no pty: pipes"] : []), ...(mode.readOnly ? ["read-only"] : [])];
             process.stderr.write(`[attached to ${info.name} (${notes.join(", ")}). Detach with ${mode.detachKeys.label}]\r\n`);
             if (stdin.isTTY) stdin.setRawMode(true);
             stdin.on("data", onInput);
