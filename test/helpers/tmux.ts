@@ -1,0 +1,246 @@
+/**
+ * A real full-screen terminal for tests (DESIGN §13): one tmux server per
+ * session, on a private socket in its own temporary directory (never the
+ * user's server), running one command in a pane of a given size.
+ *
+ * Besides the screen (`capture`), a test can read the bytes the command wrote
+ * to its terminal (`written`): tmux pipes the pane's output to a file from
+ * before the command starts (`pipe-pane -O`; the command waits on a tmux
+ * channel until the pipe is open), so the escape sequences a client writes on
+ * attach and detach can be checked byte for byte.
+ *
+ * `close()` kills only that server, ends the pane's process by its pid if it
+ * outlives the server, and removes the directory.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isProcessAlive } from "../../src/shared/proc.js";
+
+export interface TmuxStartOptions {
+  /** Pane size (default 100×30). */
+  cols?: number;
+  rows?: number;
+  cwd?: string;
+  /** The environment of the command (default: this process's); TMUX variables are dropped. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface TmuxWaitOptions {
+  /** Default 20 s: a loaded 2-core machine is slow, and a passing test never waits that long. */
+  timeoutMs?: number;
+  /** For the error message. */
+  what?: string;
+}
+
+export interface CaptureOptions {
+  /** Keep colours and attributes as escape sequences (`capture-pane -e`). */
+  escapes?: boolean;
+}
+
+const START_CHANNEL = "troupe-test-start";
+const POLL_MS = 40;
+
+let tmuxPath: string | null | undefined;
+
+/** The tmux binary, or null when the machine has none. */
+export function findTmux(): string | null {
+  if (tmuxPath === undefined) {
+    try {
+      tmuxPath = execFileSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || null;
+    } catch {
+      tmuxPath = null;
+    }
+  }
+  return tmuxPath;
+}
+
+/** Throws, saying what to install, when tmux is missing (as the browser test does for Chromium). */
+export function requireTmux(): string {
+  const path = findTmux();
+  if (!path) throw new Error("tmux is missing: the terminal tests drive real terminals through it; install Debian's tmux (sh scripts/ensure-test-tools.sh, which npm test runs first)");
+  return path;
+}
+
+/** Whether a program is on PATH (vim, less: the tests that need them run only where they exist). */
+export function hasProgram(name: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${shellQuote(name)}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One word for `sh -c`. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+export class TmuxSession {
+  /** The session's own temporary directory (socket, config, the written-bytes file). */
+  readonly dir: string;
+  readonly socket: string;
+  /** Where tmux appends every byte the command writes to its terminal. */
+  readonly writtenFile: string;
+  /** The pane's process: the command itself (the waiting shell execs it). */
+  panePid = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly tmux: string,
+    dir: string,
+  ) {
+    this.dir = dir;
+    this.socket = join(dir, "sock");
+    this.writtenFile = join(dir, "written.bin");
+  }
+
+  /** Starts a tmux server on a private socket running `argv` (no shell: each word is quoted) in a pane of the given size. */
+  static async start(argv: string[], options: TmuxStartOptions = {}): Promise<TmuxSession> {
+    const tmux = requireTmux();
+    const session = new TmuxSession(tmux, mkdtempSync(join(tmpdir(), "troupe-tmux-")));
+    try {
+      await session.launch(argv, options);
+      return session;
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+  }
+
+  private async launch(argv: string[], options: TmuxStartOptions): Promise<void> {
+    const config = join(this.dir, "tmux.conf");
+    writeFileSync(
+      config,
+      [
+        "set -g status off", // the pane is the whole window
+        "set -g remain-on-exit on", // the exit status stays readable
+        "set -s escape-time 0",
+        "set -g history-limit 10000",
+        "set -g default-shell /bin/sh",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(this.writtenFile, "");
+    const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+    delete env.TMUX;
+    delete env.TMUX_PANE;
+    // The command waits until the pipe to writtenFile is open: not one byte it writes is missed.
+    const command = `${shellQuote(this.tmux)} -S ${shellQuote(this.socket)} wait-for ${START_CHANNEL} && exec ${argv.map(shellQuote).join(" ")}`;
+    await this.run(["-f", config, "new-session", "-d", "-s", "main", "-x", String(options.cols ?? 100), "-y", String(options.rows ?? 30), ...(options.cwd ? ["-c", options.cwd] : []), command], env);
+    await this.run(["pipe-pane", "-O", "-t", "main", `cat >> ${shellQuote(this.writtenFile)}`]);
+    this.panePid = Number((await this.run(["display-message", "-p", "-t", "main", "#{pane_pid}"])).trim());
+    // tmux remembers a signal nobody waits for yet, so the order with the pane's wait does not matter.
+    await this.run(["wait-for", "-S", START_CHANNEL]);
+  }
+
+  /** Runs a tmux command against this server; resolves to its stdout. */
+  run(args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(this.tmux, ["-S", this.socket, ...args], { env: env ?? withoutTmux(process.env), encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`tmux ${args.join(" ")}: ${stderr.trim() || error.message}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
+  /** Types `text` literally (no key names). */
+  async sendText(text: string): Promise<void> {
+    await this.run(["send-keys", "-t", "main", "-l", "--", text]);
+  }
+
+  /** Presses keys by tmux's names: `Enter`, `Escape`, `C-a`, `Up`, or plain words. */
+  async sendKeys(...keys: string[]): Promise<void> {
+    await this.run(["send-keys", "-t", "main", "--", ...keys]);
+  }
+
+  /** Writes exactly these bytes to the pane's terminal, as one write (`send-keys -H`). */
+  async sendBytes(bytes: Buffer | number[]): Promise<void> {
+    const hex = [...Buffer.from(bytes)].map((byte) => byte.toString(16).padStart(2, "0"));
+    await this.run(["send-keys", "-t", "main", "-H", ...hex]);
+  }
+
+  /** The visible pane, one line per row (trailing blanks trimmed by tmux). */
+  async capture(options: CaptureOptions = {}): Promise<string> {
+    return this.run(["capture-pane", "-p", "-t", "main", ...(options.escapes ? ["-e"] : [])]);
+  }
+
+  /** Polls the screen until it matches; resolves to that screen. */
+  async waitFor(match: RegExp | ((screen: string) => boolean), options: TmuxWaitOptions & CaptureOptions = {}): Promise<string> {
+    const test = typeof match === "function" ? match : (screen: string) => match.test(screen);
+    let screen = "";
+    await poll(async () => test((screen = await this.capture(options))), options, () => `the screen to show ${options.what ?? String(match)}; it shows:\n${screen}`);
+    return screen;
+  }
+
+  /** Every byte the command has written to its terminal so far. */
+  written(): Buffer {
+    return existsSync(this.writtenFile) ? readFileSync(this.writtenFile) : Buffer.alloc(0);
+  }
+
+  /** Polls the written bytes (as UTF-8 text) until they match; tmux's pipe may lag the screen a little. */
+  async waitForWritten(match: RegExp | ((written: string) => boolean), options: TmuxWaitOptions = {}): Promise<string> {
+    const test = typeof match === "function" ? match : (text: string) => match.test(text);
+    let text = "";
+    await poll(() => test((text = this.written().toString("utf8"))), options, () => `the command to write ${options.what ?? String(match)}; it wrote ${JSON.stringify(text.slice(-2000))}`);
+    return text;
+  }
+
+  /** The command's exit status once it has ended (a signal counts as 128 + its number), else null. */
+  async exitStatus(): Promise<number | null> {
+    const [dead, status, signal] = (await this.run(["display-message", "-p", "-t", "main", "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}"])).trim().split(" ");
+    if (dead !== "1") return null;
+    if (status) return Number(status);
+    return signal ? 128 + Number(signal) : null;
+  }
+
+  async waitForExit(options: TmuxWaitOptions = {}): Promise<number> {
+    let status: number | null = null;
+    await poll(async () => (status = await this.exitStatus()) !== null, options, () => `${options.what ?? "the command"} to exit`);
+    return status!;
+  }
+
+  /** Resizes the pane (its window: there is one pane). */
+  async resize(cols: number, rows: number): Promise<void> {
+    await this.run(["resize-window", "-t", "main", "-x", String(cols), "-y", String(rows)]);
+  }
+
+  /** Kills this server only (by its socket), the pane's process if it lingers, and the directory. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (existsSync(this.socket)) await this.run(["kill-server"]).catch(() => undefined);
+    // The server's SIGHUP ends an ordinary command; one that ignores it is ended by its pid.
+    if (this.panePid > 0) {
+      const deadline = Date.now() + 5_000;
+      while (isProcessAlive(this.panePid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      if (isProcessAlive(this.panePid)) {
+        try {
+          process.kill(this.panePid, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function withoutTmux(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.TMUX;
+  delete copy.TMUX_PANE;
+  return copy;
+}
+
+async function poll(check: () => boolean | Promise<boolean>, options: TmuxWaitOptions, describe: () => string): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
