@@ -9,14 +9,18 @@
  * channel until the pipe is open), so the escape sequences a client writes on
  * attach and detach can be checked byte for byte.
  *
- * `close()` kills only that server, ends the pane's process by its pid if it
- * outlives the server, and removes the directory.
+ * The command runs as a child of the pane's shell, which writes its exit
+ * status to a file: tmux 3.3a now and then leaves an exited pane process
+ * unreaped (a zombie it never marks dead), so `pane_dead` alone would hang a
+ * test on a command that did exit.
+ *
+ * `close()` kills only that server, ends what is left of the pane's terminal
+ * session, and removes the directory.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isProcessAlive } from "../../src/shared/proc.js";
 
 export interface TmuxStartOptions {
   /** Pane size (default 100×30). */
@@ -84,7 +88,8 @@ export class TmuxSession {
   readonly socket: string;
   /** Where tmux appends every byte the command writes to its terminal. */
   readonly writtenFile: string;
-  /** The pane's process: the command itself (the waiting shell execs it). */
+  private readonly statusFile: string;
+  /** The pane's shell: the leader of the terminal session the command runs in. */
   panePid = 0;
   private closed = false;
 
@@ -95,6 +100,7 @@ export class TmuxSession {
     this.dir = dir;
     this.socket = join(dir, "sock");
     this.writtenFile = join(dir, "written.bin");
+    this.statusFile = join(dir, "status");
   }
 
   /** Starts a tmux server on a private socket running `argv` (no shell: each word is quoted) in a pane of the given size. */
@@ -128,7 +134,8 @@ export class TmuxSession {
     delete env.TMUX;
     delete env.TMUX_PANE;
     // The command waits until the pipe to writtenFile is open: not one byte it writes is missed.
-    const command = `${shellQuote(this.tmux)} -S ${shellQuote(this.socket)} wait-for ${START_CHANNEL} && exec ${argv.map(shellQuote).join(" ")}`;
+    const status = shellQuote(this.statusFile);
+    const command = `${shellQuote(this.tmux)} -S ${shellQuote(this.socket)} wait-for ${START_CHANNEL} || exit 125; ${argv.map(shellQuote).join(" ")}; echo $? > ${status}.new && mv ${status}.new ${status}`;
     await this.run(["-f", config, "new-session", "-d", "-s", "main", "-x", String(options.cols ?? 100), "-y", String(options.rows ?? 30), ...(options.cwd ? ["-c", options.cwd] : []), command], env);
     await this.run(["pipe-pane", "-O", "-t", "main", `cat >> ${shellQuote(this.writtenFile)}`]);
     this.panePid = Number((await this.run(["display-message", "-p", "-t", "main", "#{pane_pid}"])).trim());
@@ -190,15 +197,19 @@ export class TmuxSession {
 
   /** The command's exit status once it has ended (a signal counts as 128 + its number), else null. */
   async exitStatus(): Promise<number | null> {
+    // tmux first: a pane seen dead has written its status file, if it could, before it died.
     const [dead, status, signal] = (await this.run(["display-message", "-p", "-t", "main", "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}"])).trim().split(" ");
+    if (existsSync(this.statusFile)) return Number(readFileSync(this.statusFile, "utf8").trim());
     if (dead !== "1") return null;
+    // The shell was killed before it could write the status.
     if (status) return Number(status);
     return signal ? 128 + Number(signal) : null;
   }
 
   async waitForExit(options: TmuxWaitOptions = {}): Promise<number> {
     let status: number | null = null;
-    await poll(async () => (status = await this.exitStatus()) !== null, options, () => `${options.what ?? "the command"} to exit`);
+    let screen = "";
+    await poll(async () => (status = await this.exitStatus()) !== null || ((screen = await this.capture()), false), options, () => `${options.what ?? "the command"} to exit; the screen shows:\n${screen}`);
     return status!;
   }
 
@@ -207,21 +218,42 @@ export class TmuxSession {
     await this.run(["resize-window", "-t", "main", "-x", String(cols), "-y", String(rows)]);
   }
 
-  /** Kills this server only (by its socket), the pane's process if it lingers, and the directory. Safe to call twice. */
+  /**
+   * The live processes of the pane's terminal session (the shell, the command,
+   * whatever it started there; not a daemon it started, which leaves the
+   * session). Zombies do not count: they are dead, only not yet reaped by init.
+   */
+  sessionPids(): number[] {
+    if (this.panePid <= 0) return [];
+    const pids: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      } catch {
+        continue; // gone meanwhile
+      }
+      // after "(comm)": state, ppid, pgrp, session
+      const [state, , , session] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(session) === this.panePid && state !== "Z" && state !== "X") pids.push(Number(entry));
+    }
+    return pids;
+  }
+
+  /** Kills this server only (by its socket), what is left of the pane's session, and the directory. Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (existsSync(this.socket)) await this.run(["kill-server"]).catch(() => undefined);
-    // The server's SIGHUP ends an ordinary command; one that ignores it is ended by its pid.
-    if (this.panePid > 0) {
-      const deadline = Date.now() + 5_000;
-      while (isProcessAlive(this.panePid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      if (isProcessAlive(this.panePid)) {
-        try {
-          process.kill(this.panePid, "SIGKILL");
-        } catch {
-          // gone meanwhile
-        }
+    // The closing terminal's SIGHUP ends an ordinary command; what ignores it is killed by its pid.
+    const deadline = Date.now() + 5_000;
+    while (this.sessionPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    for (const pid of this.sessionPids()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
       }
     }
     rmSync(this.dir, { recursive: true, force: true });
