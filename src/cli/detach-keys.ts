@@ -113,6 +113,7 @@ export class DetachFilter {
   /** How many bytes of the sequence have been typed and held back. */
   private matched = 0;
   private doubleKeyTimer: NodeJS.Timeout | null = null;
+  private lastCheck: NodeJS.Immediate | null = null;
   private detached = false;
 
   constructor(
@@ -151,8 +152,13 @@ export class DetachFilter {
       if (this.matched === sequence.length) {
         this.flush(out);
         this.doubleKeyTimer = setTimeout(() => {
-          this.doubleKeyTimer = null;
-          this.detachNow();
+          // Timers run before the loop reads input: on a stalled machine the second key may be
+          // waiting unread. An immediate runs after that read, so it sees the key first.
+          this.lastCheck = setImmediate(() => {
+            this.lastCheck = null;
+            this.doubleKeyTimer = null;
+            this.detachNow();
+          });
         }, this.windowMs);
       }
     }
@@ -188,6 +194,8 @@ export class DetachFilter {
 
   private cancelTimer(): void {
     if (this.doubleKeyTimer) clearTimeout(this.doubleKeyTimer);
+    if (this.lastCheck) clearImmediate(this.lastCheck);
     this.doubleKeyTimer = null;
+    this.lastCheck = null;
   }
 }
