@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync, writeFileSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isProcessAlive, signalProcessTree } from "../../src/shared/proc.js";
@@ -49,9 +49,28 @@ export function processesOfWorkspace(dir: string): number[] {
     } catch {
       continue;
     }
-    if (cwd === dir || cwd.startsWith(`${dir}/`) || cmdline.includes(dir)) found.push(pid);
+    if (cwd === dir || cwd.startsWith(`${dir}/`) || cmdline.includes(dir) || holdsFileIn(pid, dir)) found.push(pid);
   }
   return found;
+}
+
+/**
+ * A pty host that took work renames itself ("troupe pty-host <name> <id>")
+ * and runs in "/": only the files it holds open (transcript, logs, socket)
+ * say which workspace it serves.
+ */
+function holdsFileIn(pid: number, dir: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${dir}/`);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 function realpathOrEmpty(path: string): string {
