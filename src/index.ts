@@ -19,6 +19,7 @@ export { TroupeError, isTroupeError, type TroupeErrorCode } from "./shared/error
 export { faultPoints, type FaultPoint } from "./shared/faults.js";
 export type {
   TroupeApi,
+  BuilderScreen,
   AdoptReport,
   Auth,
   BuilderSpec,

@@ -4,7 +4,7 @@
  * checked by the compiler), for programs that want troupe without owning the
  * workspace. Node builtins only, like the CLI.
  */
-import type { AdoptReport, Auth, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent, TroupeApi } from "../shared/contract.js";
+import type { AdoptReport, Auth, BuilderScreen, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent, TroupeApi } from "../shared/contract.js";
 import { connectDaemon } from "./discovery.js";
 import type { DaemonClient } from "./rpc.js";
 
@@ -48,6 +48,10 @@ export class TroupeClient implements TroupeApi {
   /** The builder's transitions (from, to, event, time), oldest first; tombstones included. */
   history(name: string): Promise<HistoryEntry[]> {
     return this.client.call("history", { name });
+  }
+  /** What the builder's terminal shows now, as text. */
+  screen(name: string): Promise<BuilderScreen> {
+    return this.client.call("screen", { name });
   }
   stop(name: string): Promise<BuilderStatus> {
     return this.client.call("stop", { name });

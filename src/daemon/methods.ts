@@ -7,6 +7,7 @@
 import { builderMachineDefinition } from "../machines/definition.js";
 import type { SpawnOptions, SupervisorEvent, TroupeApi } from "../shared/contract.js";
 import { TroupeError } from "../shared/errors.js";
+import { textTranscriptPath } from "../shared/layout.js";
 import { parseSpawnRequest } from "../shared/spawn-request.js";
 import { EVENT_TYPES, PRIORITIES, builderNameProblem } from "../shared/vocabulary.js";
 import { CHART_MACHINES, EVENT_NOTIFICATION, PROTOCOL_VERSION, protocolMismatchMessage, type DaemonStatusResult, type EventNotification, type HelloResult } from "./protocol.js";
@@ -117,6 +118,7 @@ export function daemonMethods(ctx: DaemonContext): MethodTable {
     status: { params: params({ all: optional(bool) }), run: (p) => sup.status({ all: p.all === true }) },
     get: { params: params({ name }), run: (p) => sup.get(p.name) },
     history: { params: params({ name }), run: (p) => sup.history(p.name) },
+    screen: { params: params({ name }), run: (p) => sup.screen(p.name) },
     spawn: { params: spawnOptions, run: (p) => sup.spawn(p) },
     stop: { params: params({ name }), run: (p) => sup.stop(p.name) },
     restart: { params: params({ name }), run: (p) => sup.restart(p.name) },
@@ -145,7 +147,8 @@ export function daemonMethods(ctx: DaemonContext): MethodTable {
       run: async (p) => {
         const st = await sup.get(p.name);
         const path = ctx.transcriptPath(st.name, st.id);
-        return { name: st.name, id: st.id, state: st.state, path, exists: ctx.exists(path) };
+        const textPath = textTranscriptPath(path);
+        return { name: st.name, id: st.id, state: st.state, path, exists: ctx.exists(path), textPath, textExists: ctx.exists(textPath) };
       },
     },
     "attach.info": {

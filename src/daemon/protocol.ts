@@ -15,7 +15,7 @@
  * change (unknown fields are ignored on both sides).
  */
 import type { BuilderMachineDefinition, BuilderStateDefinition, BuilderTransitionDefinition } from "../machines/definition.js";
-import type { AdoptReport, Auth, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent } from "../shared/contract.js";
+import type { AdoptReport, Auth, BuilderScreen, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, SupervisorEvent } from "../shared/contract.js";
 import type { SupervisorEventType } from "../shared/vocabulary.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -103,8 +103,12 @@ export interface LogsInfo {
   name: string;
   id: string;
   state: string;
+  /** The byte transcript (`troupe logs --raw`). */
   path: string;
   exists: boolean;
+  /** The text transcript: lines that scrolled off the screen, and the final screen once the agent exited. */
+  textPath: string;
+  textExists: boolean;
 }
 
 /** The statecharts `chart.definition` describes (`troupe chart <machine>`). */
@@ -142,6 +146,7 @@ export interface DaemonMethods {
   get: { params: { name: string }; result: BuilderStatus };
   /** The builder's transitions, oldest first. */
   history: { params: { name: string }; result: HistoryEntry[] };
+  screen: { params: { name: string }; result: BuilderScreen };
   spawn: { params: SpawnOptions; result: BuilderStatus };
   stop: { params: { name: string }; result: BuilderStatus };
   restart: { params: { name: string }; result: BuilderStatus };

@@ -81,6 +81,22 @@ export interface BuilderStatus {
   destroyedAt: string | null;
 }
 
+/** A builder's terminal as its screen shows it now (`troupe screen`): plain text, no escapes. */
+export interface BuilderScreen {
+  name: string;
+  id: string;
+  cols: number;
+  rows: number;
+  /** One string per row, trailing blanks trimmed. */
+  lines: string[];
+  /** Zero-based, within the visible rows. */
+  cursor: { x: number; y: number; visible: boolean };
+  /** The last title the agent set (OSC 0/2), "" if none. */
+  title: string;
+  /** The agent drew on the alternate screen (a full-screen program). */
+  alternate: boolean;
+}
+
 /** One transition of a builder, oldest first (what `history(name)` resolves to). */
 export interface HistoryEntry {
   from: string;
@@ -206,6 +222,8 @@ export interface TroupeApi {
   status(options?: { all?: boolean }): Promise<BuilderStatus[]>;
   get(name: string): Promise<BuilderStatus>;
   history(name: string): Promise<HistoryEntry[]>;
+  /** What the builder's terminal shows now, as text. */
+  screen(name: string): Promise<BuilderScreen>;
   stop(name: string): Promise<BuilderStatus>;
   restart(name: string): Promise<BuilderStatus>;
   destroy(name: string, options?: { force?: boolean }): Promise<BuilderStatus>;

@@ -75,6 +75,16 @@ export function workspaceLayout(root: string): WorkspaceLayout {
   };
 }
 
+/**
+ * Where the pty host writes the text transcript (what the screen showed, as
+ * text) beside the byte transcript: a trailing ".log" becomes ".txt"
+ * (`logs/<name>/<id>.log` → `logs/<name>/<id>.txt`); any other path gets
+ * ".txt" appended.
+ */
+export function textTranscriptPath(transcriptPath: string): string {
+  return transcriptPath.endsWith(".log") ? `${transcriptPath.slice(0, -4)}.txt` : `${transcriptPath}.txt`;
+}
+
 /** The daemon's paths, as `daemon/workspace.ts`'s `daemonPaths` returned them. */
 export interface DaemonPaths {
   troupeDir: string;

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { resolveRef, SpareHost } from "../actors/index.js";
 import { DEFAULT_POLICY, policyProblems, resolvePolicy } from "../machines/builder.js";
 import type { TokenAuthority } from "../mailbox/index.js";
-import type { AdoptReport, Auth, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, TroupeApi } from "../shared/contract.js";
+import type { AdoptReport, Auth, BuilderScreen, BuilderStatus, DoctorReport, GcReport, HistoryEntry, MailMessage, MailQuery, ReplyRequest, SendRequest, SpawnOptions, TroupeApi } from "../shared/contract.js";
 import { TroupeError } from "../shared/errors.js";
 import { parseSpawnRequest, validateBuilderName } from "../shared/spawn-request.js";
 import type { Store } from "../storage/types.js";
@@ -171,6 +171,13 @@ export class Supervisor implements TroupeApi {
     const row = this.parts.store.findActorByName(name, { includeDestroyed: true });
     if (!row) throw notFound(name);
     return this.parts.store.history(row.id).map((h) => ({ from: h.from, to: h.to, event: h.event, at: new Date(h.at).toISOString() }));
+  }
+
+  /** What the builder's terminal shows now, as text (DESIGN §5). */
+  async screen(name: string): Promise<BuilderScreen> {
+    this.assertOpen();
+    const runtime = this.liveRuntime(name, "builder");
+    return runtime.screen();
   }
 
   /** Stops the agent gracefully (SIGTERM, then SIGKILL): working → completed. Idempotent. */

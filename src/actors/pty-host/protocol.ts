@@ -288,14 +288,7 @@ export function hostTitle(spec: Pick<PtyHostSpec, "name" | "builderId">): string
   return `troupe pty-host ${spec.name} ${spec.builderId}`;
 }
 
-/**
- * Where the host writes the text transcript beside the byte transcript: a
- * trailing ".log" becomes ".txt" (`logs/<name>/<id>.log` → `logs/<name>/<id>.txt`),
- * any other path gets ".txt" appended.
- */
-export function textTranscriptPath(transcriptPath: string): string {
-  return transcriptPath.endsWith(".log") ? `${transcriptPath.slice(0, -4)}.txt` : `${transcriptPath}.txt`;
-}
+export { textTranscriptPath } from "../../shared/layout.js";
 
 // ---- framing -------------------------------------------------------------------------
 

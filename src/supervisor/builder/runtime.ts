@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import { addWorktree } from "../../actors/index.js";
-import type { BuilderSpec, BuilderStatus } from "../../shared/contract.js";
+import type { BuilderScreen, BuilderSpec, BuilderStatus } from "../../shared/contract.js";
 import { TroupeError, isTroupeError } from "../../shared/errors.js";
 import { fault } from "../../shared/faults.js";
 import { SerialQueue } from "../../shared/serial-queue.js";
@@ -290,6 +290,17 @@ export class BuilderRuntime {
   shutdown(): void {
     this.steps.shutdown();
     this.record.stop();
+  }
+
+  /** What the agent's terminal shows now, from the screen its pty host keeps. */
+  async screen(): Promise<BuilderScreen> {
+    const host = this.steps.link.current;
+    if (!host || this.life.state !== "working") {
+      throw new TroupeError("HOST_UNREACHABLE", `Builder "${this.name}" is ${lifeLabel(this.life)}: no agent runs in its terminal; \`troupe logs ${this.name}\` shows what it printed.`, { name: this.name, state: this.life.state });
+    }
+    if (this.row.pty === false) throw new TroupeError("PTY_UNAVAILABLE", `Builder "${this.name}" runs without a terminal (pipes); \`troupe logs ${this.name}\` shows what it printed.`, { name: this.name });
+    const text = await host.screenText();
+    return { name: this.name, id: this.id, ...text };
   }
 
   // ---- mail ---------------------------------------------------------------------
