@@ -19,14 +19,6 @@ const { Terminal } = require("@xterm/headless") as typeof import("@xterm/headles
 type XtermTerminal = InstanceType<typeof Terminal>;
 
 const TUI_AGENT = fileURLToPath(new URL("../fixtures/agents/tui-agent.mjs", import.meta.url));
-const has = (program: string) => {
-  try {
-    execFileSync("which", [program], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 let dir: string;
 let recorded: Array<{ pid: number; start?: number | null }>;
@@ -230,7 +222,7 @@ describe("stop and ps", () => {
 });
 
 describe("real full-screen programs", () => {
-  it.skipIf(!has("vim"))("vim: its screen and modes survive a re-attach, and the restore leaves them", async () => {
+  it("vim: its screen and modes survive a re-attach, and the restore leaves them", async () => {
     const file = join(dir, "notes.txt");
     writeFileSync(file, Array.from({ length: 40 }, (_, i) => `note ${i + 1}: the quick brown fox`).join("\n") + "\n");
     const spec = specFor(["vim", "-u", "NONE", "-i", "NONE", "-N", "-n", "-c", "set mouse=a ttymouse=sgr", file]);
@@ -260,7 +252,7 @@ describe("real full-screen programs", () => {
     expect(await exited).toBe("");
   });
 
-  it.skipIf(!has("less"))("less: the page survives a re-attach", async () => {
+  it("less: the page survives a re-attach", async () => {
     const file = join(dir, "page.txt");
     writeFileSync(file, Array.from({ length: 100 }, (_, i) => `page line ${i + 1}`).join("\n") + "\n");
     const spec = specFor(["less", file], { env: agentEnv({ TERM: "xterm-256color", LESS: "", LESSHISTFILE: "-" }) });
