@@ -99,6 +99,13 @@ export function replCommands(ctx: ReplContext, task: <T>(fn: () => Promise<T>) =
   const tree = (opts: { all?: boolean } = {}) => task(async () => say(builderTree(await (await ctx.client()).status({ all: opts?.all === true }), p)));
   const builder = (name: string) => task(async () => (await ctx.client()).get(needName("builder", name)));
   const history = (name: string) => task(async () => say(historyTable(name, await (await ctx.client()).history(needName("history", name)), p)));
+  const screen = (name: string) =>
+    task(async () => {
+      const shown = await (await ctx.client()).screen(needName("screen", name));
+      let end = shown.lines.length;
+      while (end > 0 && shown.lines[end - 1] === "") end--;
+      say(shown.lines.slice(0, end).join("\n"));
+    });
   const mail = (name?: string, opts: { unread?: boolean } = {}) =>
     task(async () => {
       if (name !== undefined && typeof name !== "string") throw new TroupeError("USAGE", "mail(name?, { unread? }): name a builder, or nothing for your own inbox");
@@ -151,6 +158,14 @@ export function replCommands(ctx: ReplContext, task: <T>(fn: () => Promise<T>) =
       helperHelp: ["history(name)", "print its transitions"],
       dotHelp: ["<name>", "a builder's transitions: time, from → to, event"],
       dot: (arg) => history(oneName("history", arg)),
+    },
+    {
+      name: "screen",
+      takesName: true,
+      helper: screen,
+      helperHelp: ["screen(name)", "print what its terminal shows now"],
+      dotHelp: ["<name>", "what a builder's terminal shows now, as text"],
+      dot: (arg) => screen(oneName("screen", arg)),
     },
     {
       name: "mail",

@@ -99,7 +99,7 @@ let alphaPid: number;
 beforeAll(async () => {
   ws = new TestWorkspace("troupe-repl-");
   await ws.daemonPid();
-  await ws.ok(["spawn", "alpha", "--", node, agent("fake-agent.mjs"), "--hang"]);
+  await ws.ok(["spawn", "alpha", "--", node, agent("fake-agent.mjs"), "--print", "hello from alpha", "--hang"]);
   alphaPid = (await ws.ok<Array<{ pid: number }>>(["status", "--json"]))[0]!.pid;
 });
 afterAll(async () => {
@@ -127,6 +127,11 @@ describe("troupe repl", () => {
     expect(history).toMatch(/booting\.starting → working\.active\s+STARTED/);
     expect(await s.run('history("alpha")')).toMatch(/booting\.starting → working\.active\s+STARTED/);
     expect(s.raw).toMatch(SGR); // a TTY without NO_COLOR: colours
+  });
+
+  it("shows a builder's screen as text, from the dot-command and the helper", async () => {
+    expect(await s.run(".screen alpha")).toContain("hello from alpha");
+    expect(await s.run('screen("alpha")')).toContain("hello from alpha");
   });
 
   it("prints a daemon error as `error CODE: message` and keeps answering", async () => {
