@@ -66,7 +66,8 @@ function receivedFromNow(): { bytes: () => Buffer; waitFor: (bytes: Buffer | str
 async function attach(flags: string[] = [], size = { cols: 100, rows: 30 }): Promise<TmuxSession> {
   const term = await TmuxSession.start([node, BIN, "attach", NAME, ...flags], { ...size, cwd: ws.repo, env: cliEnv() });
   onTestFinished(() => term.close());
-  await term.waitFor(/\[attached to bytes \(pid \d+[^)]*\)\. Detach with [^\]\n]+\]/, { what: "the attach banner" });
+  // The banner goes to the user's own screen, which the agent's then covers until detach: read it in the bytes.
+  await term.waitForWritten(/\[attached to bytes \(pid \d+[^)]*\)\. Detach with [^\]\n]+\]/, { what: "the attach banner" });
   return term;
 }
 
@@ -81,7 +82,7 @@ describe("troupe attach in a real terminal", () => {
   it("forwards typed bytes exactly, and Ctrl-] detaches leaving the agent working", async () => {
     const agentReads = receivedFromNow();
     const term = await attach();
-    expect(await term.capture()).toContain("Detach with Ctrl-]]");
+    expect(term.written().toString("utf8")).toContain("Detach with Ctrl-]]");
     await term.waitFor(/ready bytes/, { what: "the replayed scrollback" });
     await term.sendText("héllo");
     await term.sendKeys("Enter", "C-c", "Escape");
@@ -107,7 +108,7 @@ describe("troupe attach in a real terminal", () => {
   it("--detach-keys ctrl-a,d: Ctrl-] reaches the agent, a partial sequence is forwarded as typed, d doubled sends the sequence, Ctrl-A d detaches", async () => {
     const agentReads = receivedFromNow();
     const term = await attach(["--detach-keys", "ctrl-a,d"]);
-    expect(await term.capture()).toContain("Detach with Ctrl-A d]");
+    expect(term.written().toString("utf8")).toContain("Detach with Ctrl-A d]");
     await term.sendBytes([0x1d]);
     await agentReads.waitFor("\x1d", "Ctrl-]");
     await term.sendKeys("C-a", "x");
@@ -128,7 +129,7 @@ describe("troupe attach in a real terminal", () => {
     onTestFinished(() => (before === null ? rmSync(configFile, { force: true }) : writeFileSync(configFile, before)));
     const agentReads = receivedFromNow();
     const term = await attach();
-    expect(await term.capture()).toContain("Detach with Ctrl-P Ctrl-Q]");
+    expect(term.written().toString("utf8")).toContain("Detach with Ctrl-P Ctrl-Q]");
     await term.sendBytes([0x1d]);
     await agentReads.waitFor("\x1d", "Ctrl-], no longer the detach key");
     await term.sendKeys("C-p", "C-q");
@@ -140,7 +141,7 @@ describe("troupe attach in a real terminal", () => {
     const agentReads = receivedFromNow();
     const sizesBefore = sizes().length;
     const viewer = await attach(["--read-only"], { cols: 70, rows: 20 });
-    expect(await viewer.capture()).toMatch(/\(pid \d+, read-only\)\. Detach with Ctrl-]]/);
+    expect(viewer.written().toString("utf8")).toMatch(/\(pid \d+, read-only\)\. Detach with Ctrl-]]/);
     await viewer.waitFor(/ready bytes/, { what: "the agent's screen" });
     await viewer.sendText("ignored");
     await viewer.sendKeys("Enter", "C-c");
