@@ -7,12 +7,12 @@
  * (PtyHostClient.screenText()) and the stand-in's known drawing; the bytes on
  * detach are checked against the restore table of test/actors/screen.test.ts.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { connectPtyHost, type PtyHostClient } from "../../src/actors/pty-host/client.js";
 import type { ScreenText } from "../../src/actors/pty-host/protocol.js";
 import { workspaceLayout } from "../../src/shared/layout.js";
-import { TmuxSession, hasProgram, requireTmux, shellQuote } from "../helpers/tmux.js";
+import { TmuxSession, requireTmux, shellQuote } from "../helpers/tmux.js";
 import { waitFor } from "../helpers/workspace.js";
 import { BIN, TestWorkspace, agent, cliEnv } from "./harness.js";
 
@@ -142,6 +142,21 @@ describe("attach to a full-screen agent that printed far more than the scrollbac
     await expectGivenBack(p, "tui");
   });
 
+  it("a SIGTERM to attach itself gives the terminal back as a detach does", async () => {
+    const p = await pane(["tui"]);
+    await p.term.waitFor(/ALL DRAWN/, { what: "the stand-in's screen" });
+    const mark = await settledWritten(p);
+    const client = p.term.sessionPids().find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("attach"));
+    expect(client, "the troupe attach process in the pane").toBeDefined();
+    process.kill(client!, "SIGTERM");
+    await p.term.waitFor(/ATTACH-EXIT 0/, { what: "the shell after troupe attach" });
+    await p.term.waitForWritten(/ATTACH-EXIT/, { what: "the shell's line in the bytes" });
+    const written = p.term.written().subarray(mark).toString("utf8");
+    expect(written.slice(0, written.indexOf("[SIGTERM: detached from tui"))).toBe(RESTORE + CLOSE_SCREEN);
+    expect(await p.flags()).toBe(p.before.flags);
+    expect((await ws.ok<Array<{ name: string; state: string }>>(["status", "--json"])).find((b) => b.name === "tui")?.state).toBe("working");
+  });
+
   it("--read-only gets the same screen and the same restore", async () => {
     const p = await pane(["tui", "--read-only"]);
     await p.term.waitFor(/ALL DRAWN/, { what: "the stand-in's screen" });
@@ -153,7 +168,7 @@ describe("attach to a full-screen agent that printed far more than the scrollbac
   });
 });
 
-describe.skipIf(!hasProgram("vim"))("vim as a builder", () => {
+describe("vim as a builder", () => {
   it("attach shows vim; detach leaves tmux's modes and screen as they were", async () => {
     const lines = Array.from({ length: 40 }, (_, i) => `note ${i + 1}: the quick brown fox`);
     const file = `${ws.repo}/notes.txt`;

@@ -10,6 +10,9 @@ import { CLOSE_SCREEN, FALLBACK_RESTORE, OPEN_SCREEN, blankOutside, othersNote, 
 import { HostRequests } from "../host-requests.js";
 import { DetachFilter, resolveDetachKeys, type DetachKeys } from "../detach-keys.js";
 
+/** Signals that end attach like a detach: the agent keeps running and the terminal is given back. */
+const LEAVE_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGINT"];
+
 export const usage = `Usage: troupe attach <name> [--detach-keys <keys>] [--read-only]
 
 Connects this terminal to the builder's terminal: the agent's screen is
@@ -163,6 +166,7 @@ function attach(info: AttachInfo, mode: AttachMode): Promise<number> {
       if (stdin.isTTY) stdin.setRawMode(false);
       stdin.pause();
       process.off("SIGWINCH", resize);
+      for (const signal of LEAVE_SIGNALS) process.off(signal, onSignal);
       socket.destroy();
       // Back on the user's screen the cursor starts a fresh line (after the banner): no newline needed.
       if (message) process.stderr.write(`${attached && !ownScreen ? "\r\n" : ""}${message}\n`);
@@ -170,6 +174,8 @@ function attach(info: AttachInfo, mode: AttachMode): Promise<number> {
       else resolve(code);
     };
     const onInput = (chunk: Buffer) => detachKeys.push(chunk);
+    // Ended from outside (kill, a closing terminal): leave as a detach does, so the terminal gets its modes back.
+    const onSignal = (signal: NodeJS.Signals) => void leave(`[${signal}: detached from ${info.name}, which keeps running]`);
     const onEnd = () => {
       detachKeys.end();
       void leave(`[input ended: detached from ${info.name}, which keeps running]`);
@@ -186,6 +192,7 @@ function attach(info: AttachInfo, mode: AttachMode): Promise<number> {
       stdin.on("end", onEnd);
       stdin.resume();
       process.on("SIGWINCH", resize);
+      for (const signal of LEAVE_SIGNALS) process.on(signal, onSignal);
       if (ownScreen) write(OPEN_SCREEN);
       // A host that predates the screen sends the byte ring instead.
       const data = snapshot ? screenForTerminal(snapshot.data, snapshot.alternate) : scrollback;
