@@ -1,6 +1,6 @@
 /** What several benchmarks share: a throwaway git repository, a real daemon on it, order statistics. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,4 +68,16 @@ export async function withBenchDaemon(prefix: string, body: (daemon: BenchDaemon
     }
     cleanupWorkspace(repo);
   }
+}
+
+/** A process's resident memory: VmRSS, and RssAnon (its own, without the shared node binary). Linux. */
+export interface Memory {
+  rss: number;
+  anon: number;
+}
+
+export function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") * 1024, anon: kb("RssAnon") * 1024 };
 }

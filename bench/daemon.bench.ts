@@ -15,21 +15,11 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "../test/helpers/workspace.js";
-import { median, withBenchDaemon } from "./common.js";
+import { median, memoryOf, withBenchDaemon, type Memory } from "./common.js";
 
 const BUILDERS = Number(process.env.TROUPE_BENCH_DAEMON_BUILDERS ?? 100);
 const DESTROYS = Number(process.env.TROUPE_BENCH_DESTROYS ?? 10);
 
-interface Memory {
-  rss: number;
-  anon: number;
-}
-
-function memoryOf(pid: number): Memory {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") * 1024, anon: kb("RssAnon") * 1024 };
-}
 
 function parentOf(pid: number): number {
   return Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);

@@ -13,12 +13,12 @@
  *   npm run bench -- pty-host      (TROUPE_BENCH_BURST_MB to change the burst)
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { connectPtyHost, launchPtyHost, type PtyHostClient, type PtyHostSpec } from "../src/actors/index.js";
 import { isProcessAlive, signalProcessTree } from "../src/shared/proc.js";
-import { makeBenchRepo, median, quantile } from "./common.js";
+import { makeBenchRepo, median, memoryOf, quantile, type Memory } from "./common.js";
 
 const BURST_MB = Number(process.env.TROUPE_BENCH_BURST_MB ?? 100);
 const ATTACHES = 30;
@@ -43,16 +43,6 @@ for (let i = 0; i < 1040; i++) out += "\\x1b[3" + (i % 8) + "m" + ("row " + i + 
 process.stdout.write(out + "\\nFILLED");
 setInterval(() => {}, 1e9);`;
 
-interface Memory {
-  rss: number;
-  anon: number;
-}
-
-function memoryOf(pid: number): Memory {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") * 1024, anon: kb("RssAnon") * 1024 };
-}
 
 const settle = (ms: number) => new Promise((done) => setTimeout(done, ms));
 

@@ -7,6 +7,7 @@
  * `--raw` still gives every byte.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BuilderScreen } from "../../src/shared/contract.js";
 import { waitFor } from "../helpers/workspace.js";
 import { TestWorkspace, agent } from "./harness.js";
 
@@ -14,15 +15,7 @@ const node = process.execPath;
 /** Bytes that make a terminal reply: DSR, DA2, DECRQM, an OSC colour query. */
 const QUERIES = [/\x1b\[6n/, /\x1b\[>c/, /\x1b\[\?2004\$p/, /\x1b\]10;\?/];
 
-interface Screen {
-  name: string;
-  cols: number;
-  rows: number;
-  lines: string[];
-  cursor: { x: number; y: number; visible: boolean };
-  title: string;
-  alternate: boolean;
-}
+type Screen = BuilderScreen;
 
 let ws: TestWorkspace;
 

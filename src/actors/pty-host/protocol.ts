@@ -13,6 +13,7 @@
  * an id are fire-and-forget. Frames of an unknown type are to be ignored.
  */
 
+import type { BuilderScreen } from "../../shared/contract.js";
 import { TroupeError } from "../../shared/errors.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -163,18 +164,8 @@ export interface ScreenSnapshot {
   alternate: boolean;
 }
 
-/** The screen as plain text. */
-export interface ScreenText {
-  cols: number;
-  rows: number;
-  /** One string per row, trailing blanks trimmed. */
-  lines: string[];
-  /** Zero-based, in the visible rows. */
-  cursor: { x: number; y: number; visible: boolean };
-  /** The last OSC 0/2 title, "" if none. */
-  title: string;
-  alternate: boolean;
-}
+/** The screen as plain text: a builder's screen (the contract's), without the builder. */
+export type ScreenText = Omit<BuilderScreen, "name" | "id">;
 
 /** One connection to the host, as the other clients see it. */
 export interface ClientInfo {
