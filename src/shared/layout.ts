@@ -35,6 +35,8 @@ export interface WorkspaceLayout {
   /** The log of the spare pty host booted ahead of need. */
   spareHostLogFile: string;
   replHistoryFile: string;
+  /** Put first on every agent's PATH: holds the `troupe` the agents call (a shim to this installation). */
+  agentBinDir: string;
   worktreePath(name: string): string;
   branchName(name: string): string;
   ptySocketPath(builderId: string): string;
@@ -66,6 +68,7 @@ export function workspaceLayout(root: string): WorkspaceLayout {
     daemonLogFile: join(logsDir, "daemon.log"),
     spareHostLogFile: join(logsDir, "pty-host-spare.log"),
     replHistoryFile: join(troupeDir, "repl_history"),
+    agentBinDir: join(troupeDir, "bin"),
     worktreePath: (name) => join(worktreesDir, name),
     branchName: (name) => `troupe/${name}`,
     ptySocketPath: (id) => socketPath(join(ptyDir, `${id}.sock`), `${id}.sock`),

@@ -5,7 +5,7 @@ import { TokenAuthority, loadOrCreateSecret } from "../mailbox/index.js";
 import { policyProblems, resolvePolicy } from "../machines/builder.js";
 import { TroupeError } from "../shared/errors.js";
 import { STRATEGIES, isOneOf } from "../shared/vocabulary.js";
-import { prepareWorkspace, workspaceLayout } from "./layout.js";
+import { prepareWorkspace, workspaceLayout, writeAgentShim } from "./layout.js";
 import { Supervisor } from "./supervisor.js";
 import type { SupervisorOptions, SupervisorTimings } from "./types.js";
 
@@ -31,6 +31,7 @@ export async function createSupervisor(options: SupervisorOptions): Promise<Supe
   const root = await gitTopLevel(options.workspace);
   const layout = workspaceLayout(root);
   prepareWorkspace(layout, await gitCommonDir(root));
+  writeAgentShim(layout, options.nodePath ?? process.execPath);
   const logger = options.logger ?? createLogger({ destination: layout.supervisorLogFile });
   const store = await openStore({ dir: layout.stateDir, logger });
   let supervisor: Supervisor | undefined;

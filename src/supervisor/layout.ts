@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { WorkspaceLayout } from "../shared/layout.js";
 
@@ -18,4 +19,22 @@ export function prepareWorkspace(layout: WorkspaceLayout, gitCommonDir: string):
     mkdirSync(join(gitCommonDir, "info"), { recursive: true });
     appendFileSync(exclude, `${current.endsWith("\n") || current === "" ? "" : "\n"}/.troupe/\n`);
   }
+}
+
+/**
+ * `troupe` for the agents (DESIGN §5a: troupe is on every agent's PATH): a
+ * shim in `.troupe/bin` that runs this installation's CLI with the
+ * supervisor's Node, whatever the agent's own PATH holds. Rewritten only
+ * when it would change, so a running agent never sees it half-written.
+ */
+export function writeAgentShim(layout: WorkspaceLayout, nodePath: string): void {
+  const cli = fileURLToPath(new URL("../../bin/troupe.js", import.meta.url));
+  const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+  const script = `#!/bin/sh\n# troupe for the agents of this workspace (written by troupe's supervisor)\nexec ${quote(nodePath)} ${quote(cli)} "$@"\n`;
+  const path = join(layout.agentBinDir, "troupe");
+  if (existsSync(path) && readFileSync(path, "utf8") === script) return;
+  mkdirSync(layout.agentBinDir, { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, script, { mode: 0o700 });
+  renameSync(temp, path);
 }

@@ -123,6 +123,7 @@ describe("statically, over the import graph of src/cli", () => {
     "src/shared/vocabulary.ts",
     "src/shared/layout.ts",
     "src/shared/lines.ts",
+    "src/shared/duration.ts",
     "src/actors/pty-host/protocol.ts",
     "src/viz/export.ts",
     "src/viz/server.ts",

@@ -6,6 +6,7 @@ import { paint } from "../../term/paint.js";
 import { checkChoice, checkName, checkRole, parse, str } from "../args.js";
 import { print, printJson } from "../output.js";
 import { splitWords } from "../words.js";
+import { parseDuration } from "../../shared/duration.js";
 
 export const usage = `Usage: troupe spawn <name> [--agent <profile> | -- <command> [args…] | --cmd "<words>" | --shell "<script>"] [options]
 
@@ -27,8 +28,19 @@ Options:
   --pty <mode>          auto (default) | on | off
   --base <ref>          the branch point (default HEAD)
   --replace             tear down a live builder of the same name first
+  --env KEY=VALUE       set a variable for the agent (repeatable); --env KEY passes this shell's value
+  --stall <duration>    silence (no output) after which the agent counts as stalled, e.g. 5m
+  --zombie <duration>   silence after which a stalled agent is killed (a zombie), e.g. 15m
+  --max-restarts <n>    automatic restarts allowed within the restart period (default 3)
+
+The agent gets this shell's PATH, TERM and LANG (its command is found on that
+PATH), the variables named with --env, and troupe itself on its PATH.
   --json                print the builder object
   -h, --help`;
+
+/** The variables of the spawning shell an agent gets without asking (DESIGN §5a). */
+const SHELL_WORLD = ["PATH", "TERM", "LANG"] as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const WAYS = '--agent <profile>, -- <command> [args…], --cmd "<words>", or --shell "<script>"';
 
@@ -49,6 +61,10 @@ export async function run(argv: string[]): Promise<number> {
       pty: { type: "string" },
       base: { type: "string" },
       replace: { type: "boolean" },
+      env: { type: "string", multiple: true },
+      stall: { type: "string" },
+      zombie: { type: "string" },
+      "max-restarts": { type: "string" },
     },
     usage,
     { min: 1, max: 1, names: ["name"] },
@@ -84,6 +100,8 @@ export async function run(argv: string[]): Promise<number> {
     ...(v.pty !== undefined ? { pty: checkChoice(str(v.pty), "pty", PTY_MODES) } : {}),
     ...(str(v.base) !== undefined ? { base: str(v.base) } : {}),
     ...(v.replace === true ? { replace: true } : {}),
+    env: shellWorld(v.env as string[] | undefined),
+    ...policyOf(v),
   };
   const builder = await withDaemon((client) => client.call("spawn", options));
   if (args.json) {
@@ -95,4 +113,37 @@ export async function run(argv: string[]): Promise<number> {
     print(`  attach with \`troupe attach ${builder.name}\`, follow with \`troupe logs ${builder.name} --follow\``);
   }
   return 0;
+}
+
+/** What the agent should find of this shell: PATH, TERM and LANG, and every variable named with --env. */
+function shellWorld(given: string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of SHELL_WORLD) if (process.env[key] !== undefined) env[key] = process.env[key]!;
+  for (const entry of given) {
+    const at = entry.indexOf("=");
+    const key = at === -1 ? entry : entry.slice(0, at);
+    if (!ENV_NAME.test(key)) throw new UsageError(`--env ${JSON.stringify(entry)}: use KEY=VALUE, or KEY to pass this shell's value (KEY: letters, digits, _; not starting with a digit)`);
+    if (key.startsWith("TROUPE_")) throw new UsageError(`--env ${key}: TROUPE_* variables are set by troupe itself`);
+    if (at !== -1) env[key] = entry.slice(at + 1);
+    else if (process.env[key] !== undefined) env[key] = process.env[key]!;
+    else throw new UsageError(`--env ${key}: ${key} is not set in this shell; give a value with --env ${key}=VALUE`);
+  }
+  return env;
+}
+
+function policyOf(v: Record<string, unknown>): Pick<SpawnOptions, "policy"> {
+  const policy: NonNullable<SpawnOptions["policy"]> = {};
+  const duration = (flag: string, value: unknown): number => {
+    const ms = parseDuration(String(value));
+    if (ms === null || ms <= 0) throw new UsageError(`--${flag} ${JSON.stringify(value)}: give a duration such as 90s, 15m or 1h30m`);
+    return ms;
+  };
+  if (v.stall !== undefined) policy.stallMs = duration("stall", v.stall);
+  if (v.zombie !== undefined) policy.zombieMs = duration("zombie", v.zombie);
+  if (v["max-restarts"] !== undefined) {
+    const n = Number(v["max-restarts"]);
+    if (!/^\d+$/.test(String(v["max-restarts"])) || !Number.isSafeInteger(n)) throw new UsageError(`--max-restarts ${JSON.stringify(v["max-restarts"])}: give a whole number ≥ 0`);
+    policy.maxRestarts = n;
+  }
+  return Object.keys(policy).length > 0 ? { policy } : {};
 }

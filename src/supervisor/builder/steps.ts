@@ -76,7 +76,7 @@ export class BuilderSteps {
           name: this.record.name,
           cmd: agentArgv(profile, spec.cmd, spec.task, resume),
           cwd: this.record.row.worktree ?? this.env.layout.root,
-          env: { ...stringEnv(process.env), ...profile.env, ...spec.env, ...(spec.task !== undefined ? { TROUPE_TASK: spec.task } : {}), ...this.env.agentEnv(this.record.row) },
+          env: agentEnvironment(this.env, { ...stringEnv(process.env), ...profile.env, ...spec.env, ...(spec.task !== undefined ? { TROUPE_TASK: spec.task } : {}), ...this.env.agentEnv(this.record.row) }),
           pty: spec.pty ?? "auto",
           socketPath,
           transcriptPath: this.env.layout.transcriptPath(this.record.name, this.record.id),
@@ -286,4 +286,11 @@ export class BuilderSteps {
 
 function startedEvent(identity: HostIdentity, at: number): BuilderEvent {
   return { type: "STARTED", at, pid: identity.pid, pty: identity.pty, pidStartTime: identity.pidStartTime, hostPid: identity.hostPid, hostStartTime: identity.hostStartTime };
+}
+
+/** The agent's environment: `troupe` comes first on its PATH (the spawning shell's PATH, else the supervisor's). */
+function agentEnvironment(env: BuilderEnvironment, vars: Record<string, string>): Record<string, string> {
+  const bin = env.layout.agentBinDir;
+  const rest = (vars.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(":").filter((dir) => dir !== "" && dir !== bin);
+  return { ...vars, PATH: [bin, ...rest].join(":") };
 }
