@@ -34,6 +34,12 @@ export interface NoticeInfo {
   name: string;
   id: string;
   reason: string;
+  /** The reason in words for a person ("restart limit reached (3 in 10 min)"); `reason` stays the chart's code. */
+  detail?: string;
+  /** How the agent last ended. */
+  exit?: { code: number | null; signal: string | null } | null;
+  /** The last lines its screen showed, oldest first. */
+  outputTail?: string[];
   /** Resolved recipient: the parent's name or "operator" ("parent" also works: the mailbox then finds the nearest live ancestor). */
   to: string;
 }
@@ -46,19 +52,30 @@ export interface NoticeInfo {
  */
 export function noticeMessage(kind: "worker_died" | "contract_violation", info: NoticeInfo): SendRequest {
   const reason = info.reason.trim() || "no reason recorded";
-  const oneLine = reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/ {2,}/g, " ");
+  const oneLine = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/ {2,}/g, " ");
   if (kind === "worker_died") {
+    const why = info.detail?.trim() || reason;
+    const exit = info.exit ? (info.exit.signal ? `killed by ${info.exit.signal}` : `exit code ${info.exit.code}`) : null;
+    const tail = info.outputTail && info.outputTail.length > 0 ? `\nThe last lines it showed:\n${info.outputTail.map((line) => `  ${line}`).join("\n")}` : "";
     return {
       to: info.to,
       from: info.name,
       type: "worker_died",
       priority: "high",
-      subject: clip(`Builder ${info.name} died and will not be restarted: ${oneLine}`),
+      subject: clip(`Builder ${info.name} died and will not be restarted: ${oneLine(why)}`),
       body:
-        `Builder ${info.name} (id ${info.id}) died and will not be restarted: ${reason}\n` +
+        `Builder ${info.name} (id ${info.id}) died and will not be restarted: ${why}${exit ? ` (last ${exit})` : ""}.\n` +
         `It is now a zombie; its worktree and branch are kept. Inspect it with \`troupe logs ${info.name}\`, ` +
-        `then \`troupe restart ${info.name}\` to try again or \`troupe destroy ${info.name}\` to clean it up.`,
-      payload: { kind: "worker_died", name: info.name, id: info.id, reason },
+        `then \`troupe restart ${info.name}\` to try again or \`troupe destroy ${info.name}\` to clean it up.${tail}`,
+      payload: {
+        kind: "worker_died",
+        name: info.name,
+        id: info.id,
+        reason,
+        ...(info.detail ? { detail: info.detail } : {}),
+        ...(info.exit ? { exit: info.exit } : {}),
+        ...(info.outputTail ? { outputTail: info.outputTail } : {}),
+      },
     };
   }
   return {

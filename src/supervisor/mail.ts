@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { Mailbox, PtyDelivery, TokenAuthority, noticeMessage, protocolEffects, type ActorInfo, type Directory, type ReplyRequest, type SendRequest, type Sender } from "../mailbox/index.js";
+import { Mailbox, PtyDelivery, TokenAuthority, noticeMessage, protocolEffects, type ActorInfo, type Directory, type NoticeInfo, type ReplyRequest, type SendRequest, type Sender } from "../mailbox/index.js";
 import type { ActorRow, MailRow, Store } from "../storage/types.js";
 import type { BuilderRuntime } from "./builder/index.js";
 import type { AgentProfile } from "./profiles.js";
@@ -88,7 +88,7 @@ export class SupervisorMail {
   }
 
   /** worker_died / contract violation, sent on the builder's behalf to its nearest live ancestor or the operator. */
-  async notice(kind: "worker_died" | "contract_violation", info: { name: string; id: string; reason: string }): Promise<void> {
+  async notice(kind: "worker_died" | "contract_violation", info: Omit<NoticeInfo, "to">): Promise<void> {
     await this.mailbox.send(noticeMessage(kind, { ...info, to: "parent" }), { kind: "operator" });
   }
 

@@ -70,9 +70,9 @@ export class Supervisor implements TroupeApi {
         return spare;
       },
       bootSpareHost: () => this.bootSpareHost(),
-      notice: async (runtime, kind, reason) => {
+      notice: async (runtime, kind, reason, about) => {
         this.emit({ type: "notice", kind, name: runtime.name, id: runtime.id, to: runtime.row.parent ?? "operator", reason, at: Date.now() });
-        await this.mail_.notice(kind, { name: runtime.name, id: runtime.id, reason }).catch((error) => runtime.log.error({ err: error }, `${kind} notice could not be sent`));
+        await this.mail_.notice(kind, { name: runtime.name, id: runtime.id, reason, ...about }).catch((error) => runtime.log.error({ err: error }, `${kind} notice could not be sent`));
       },
     };
     this.mail_ = new SupervisorMail(

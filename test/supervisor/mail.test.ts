@@ -105,6 +105,19 @@ describe("mail between agents and the operator", () => {
     expect(violation).toEqual([expect.objectContaining({ from: "silent", to: "lead" })]);
   });
 
+  it("a worker_died mail says why in words, with the last exit code and the last lines the agent showed", async () => {
+    h = await Harness.start(MAIL);
+    await h.supervisor.spawn({ name: "lead", cmd: agent("--hang") });
+    await h.supervisor.spawn({ name: "failing", cmd: agent("--print", "cannot open config.yaml", "--exit", "9"), parent: "lead", policy: { maxRestarts: 1 } });
+    await h.waitForState("failing", "zombie");
+    const died = await waitFor(async () => (await h!.supervisor.mail({ name: "lead" })).find((m) => m.type === "worker_died") ?? null, "the worker_died mail");
+    expect(died.subject).toContain("restart limit reached (1 in 10 min)");
+    expect(died.body).toContain("last exit code 9");
+    expect(died.body).toMatch(/The last lines it showed:\n(  .*\n)*  cannot open config\.yaml/);
+    expect(died.payload).toMatchObject({ kind: "worker_died", reason: "intensity", exit: { code: 9, signal: null } });
+    expect((died.payload as { outputTail: string[] }).outputTail).toContain("cannot open config.yaml");
+  });
+
   it("unknown and destroyed recipients are errors to the sender, and nothing is stored", async () => {
     h = await Harness.start(MAIL);
     await h.supervisor.spawn({ name: "old", cmd: agent("--hang") });

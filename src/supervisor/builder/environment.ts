@@ -10,6 +10,13 @@ import type { BuilderRuntime } from "./runtime.js";
 
 export type NoticeKind = "worker_died" | "contract_violation";
 
+/** What a person reading a notice wants beside the chart's reason code. */
+export interface NoticeDetail {
+  detail: string;
+  exit: { code: number | null; signal: string | null } | null;
+  outputTail: string[];
+}
+
 /**
  * What one builder needs from the tree it lives in. The supervisor provides
  * it; the builder never reaches for its siblings or the registry itself.
@@ -35,5 +42,5 @@ export interface BuilderEnvironment {
   /** Boots a spare pty host for the launch after this one, unless one waits already. */
   bootSpareHost(): void;
   /** Tells the builder's parent (nearest live ancestor, else the operator), durably. */
-  notice(runtime: BuilderRuntime, kind: NoticeKind, reason: string): Promise<void>;
+  notice(runtime: BuilderRuntime, kind: NoticeKind, reason: string, about?: NoticeDetail): Promise<void>;
 }

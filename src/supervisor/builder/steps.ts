@@ -15,12 +15,17 @@ import { readExitStatus, stringEnv } from "../process-control.js";
 import { agentArgv } from "../profiles.js";
 import { AgentLink, killLeftovers, type ProcessFields } from "./agent-link.js";
 import { armDeadline } from "./deadline.js";
-import type { BuilderEnvironment } from "./environment.js";
+import type { BuilderEnvironment, NoticeDetail } from "./environment.js";
+import { deathInWords, lastLines } from "./death.js";
+import { textTranscriptPath } from "../../shared/layout.js";
 import type { HostEvent } from "./host-link.js";
 import { lifeLabel, processFields, type RowArtifacts } from "./projection.js";
 import type { BuilderRecord } from "./record.js";
 import type { BuilderRuntime } from "./runtime.js";
 import { branchIsOurs } from "./worktree-fate.js";
+
+/** How much of what a dead agent showed its worker_died mail quotes. */
+const OUTPUT_TAIL_LINES = 10;
 
 export class BuilderSteps {
   readonly link: AgentLink;
@@ -185,7 +190,14 @@ export class BuilderSteps {
   }
 
   async noticeIfZombie(): Promise<void> {
-    if (this.record.life.state === "zombie") await this.env.notice(this.owner, "worker_died", this.record.context.reason ?? "unknown");
+    if (this.record.life.state !== "zombie") return;
+    const context = this.record.context;
+    const about: NoticeDetail = {
+      detail: deathInWords(context),
+      exit: context.lastExit ? { code: context.lastExit.code, signal: context.lastExit.signal } : null,
+      outputTail: lastLines(textTranscriptPath(this.env.layout.transcriptPath(this.record.name, this.record.id)), OUTPUT_TAIL_LINES),
+    };
+    await this.env.notice(this.owner, "worker_died", context.reason ?? "unknown", about);
   }
 
   /** Output seen: refresh the stall deadlines (and leave `working.stalled`). */
