@@ -11,6 +11,7 @@ import { builderTree, historyTable } from "../term/builders.js";
 import { mailList } from "../term/mail.js";
 import type { Paint } from "../term/paint.js";
 import { doctorText } from "../term/reports.js";
+import { screenText } from "../term/screen.js";
 import { concerns, eventLine, sentLines } from "./format.js";
 
 /** What the commands need of the REPL around them. */
@@ -101,10 +102,7 @@ export function replCommands(ctx: ReplContext, task: <T>(fn: () => Promise<T>) =
   const history = (name: string) => task(async () => say(historyTable(name, await (await ctx.client()).history(needName("history", name)), p)));
   const screen = (name: string) =>
     task(async () => {
-      const shown = await (await ctx.client()).screen(needName("screen", name));
-      let end = shown.lines.length;
-      while (end > 0 && shown.lines[end - 1] === "") end--;
-      say(shown.lines.slice(0, end).join("\n"));
+      say(screenText((await (await ctx.client()).screen(needName("screen", name))).lines));
     });
   const mail = (name?: string, opts: { unread?: boolean } = {}) =>
     task(async () => {

@@ -4,6 +4,7 @@ import { connectDaemon } from "../../client/discovery.js";
 import type { DaemonClient } from "../../client/rpc.js";
 import type { LogsInfo } from "../../daemon/protocol.js";
 import { QueryFilter } from "../../term/queries.js";
+import { screenText } from "../../term/screen.js";
 import { checkName, parse } from "../args.js";
 import { note, printJson } from "../output.js";
 
@@ -70,9 +71,7 @@ async function textOf(info: LogsInfo, client: DaemonClient): Promise<string> {
   } catch {
     // no terminal to read (pipes, or it just stopped): the transcript is all there is
   }
-  let end = screen.length;
-  while (end > 0 && screen[end - 1] === "") end--;
-  const now = screen.slice(0, end).join("\n");
+  const now = screenText(screen);
   return scrolled === "" ? now : now === "" ? scrolled : `${scrolled.endsWith("\n") ? scrolled : `${scrolled}\n`}${now}`;
 }
 

@@ -1,4 +1,5 @@
 import { withDaemon } from "../../client/discovery.js";
+import { screenText } from "../../term/screen.js";
 import { checkName, parse } from "../args.js";
 import { print, printJson } from "../output.js";
 
@@ -17,13 +18,6 @@ export async function run(argv: string[]): Promise<number> {
   const name = checkName(args.positionals[0]!);
   const screen = await withDaemon((client) => client.call("screen", { name }));
   if (args.json) printJson(screen);
-  else print(trimBottom(screen.lines).join("\n"));
+  else print(screenText(screen.lines));
   return 0;
-}
-
-/** The rows below the last drawn one are blank on a screen, not content. */
-function trimBottom(lines: string[]): string[] {
-  let end = lines.length;
-  while (end > 0 && lines[end - 1] === "") end--;
-  return lines.slice(0, end);
 }
