@@ -20,6 +20,6 @@ export function applyStrategy(input: { runtime: BuilderRuntime; from: LifeState;
   const siblings = input.siblings.filter((other) => other !== runtime && other.row.supervisorNode === node).sort((a, b) => a.row.createdAt - b.row.createdAt);
   const affected = strategy === "one_for_all" ? siblings : siblings.filter((other) => other.row.createdAt > runtime.row.createdAt);
   for (const sibling of affected) {
-    sibling.restartForSibling(runtime.name).catch((error) => input.logger.error({ err: error, actor: sibling.name, actorId: sibling.id }, `${strategy} restart failed`));
+    sibling.restartForSibling(runtime.name).catch((error) => sibling.log.error({ err: error }, `${strategy} restart failed`));
   }
 }

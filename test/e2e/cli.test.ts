@@ -4,6 +4,7 @@
  * --json shapes, the maintenance commands, a command run from inside a
  * builder's worktree, and the daemon killed with SIGKILL while builders run.
  */
+import type { BuilderStatus } from "../../src/shared/contract.js";
 import { spawn } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -12,21 +13,8 @@ import { isProcessAlive } from "../../src/shared/proc.js";
 import { waitFor } from "../helpers/workspace.js";
 import { BIN, TestWorkspace, agent, cliEnv } from "./harness.js";
 
-interface Builder {
-  name: string;
-  id: string;
-  role: string | null;
-  parent: string | null;
-  state: string;
-  substate: string | null;
-  pid: number | null;
-  pty: boolean | null;
-  worktree: string | null;
-  branch: string | null;
-  restarts: number;
-  createdAt: string;
-  lastActivityAt: string | null;
-}
+/** What `troupe status --json` prints: the contract's shape. */
+type Builder = BuilderStatus;
 
 interface Mail {
   id: string;

@@ -67,15 +67,6 @@ export function requireTmux(): string {
   return path;
 }
 
-/** Whether a program is on PATH (vim, less: the tests that need them run only where they exist). */
-export function hasProgram(name: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${shellQuote(name)}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** One word for `sh -c`. */
 export function shellQuote(word: string): string {

@@ -19,6 +19,7 @@ import { lifeLabel, statusOf } from "./projection.js";
 import { BuilderRecord, type Life } from "./record.js";
 import { BuilderSteps } from "./steps.js";
 import { assertNothingToLose } from "./worktree-fate.js";
+import { actorLogger } from "../log.js";
 
 /** A new builder, before its row exists. */
 export interface BuilderInit {
@@ -317,5 +318,5 @@ export class BuilderRuntime {
 }
 
 function logFor(env: BuilderEnvironment, row: ActorRow): Logger {
-  return env.logger.child({ actor: row.name, actorId: row.id });
+  return actorLogger(env.logger, row);
 }
